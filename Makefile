@@ -1,0 +1,45 @@
+# Entry points a person types. Everything real lives in CMake; this file installs what a
+# fresh Debian 12 machine lacks, configures the build trees and runs them.
+BUILD      ?= build
+JOBS       ?= $(shell nproc)
+DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev \
+              libfuse3-dev fuse3 libasio-dev libcli11-dev systemtap-sdt-dev diod \
+              libclang-rt-14-dev rsync sqlite3 git
+CMAKE_ARGS ?=
+
+.PHONY: all deps build test test-fast test-asan test-tsan bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh $(DEPS)
+
+$(BUILD)/build.ninja:
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_ARGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Every test: the normal build, then the unit tests under ASan+UBSan and the engine's under TSan.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+	$(MAKE) test-asan test-tsan
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
+
+test-asan: deps
+	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNETFS_SANITIZE=address -DNETFS_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 300 -L unit
+
+test-tsan: deps
+	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETFS_SANITIZE=thread -DNETFS_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 300 -L engine
+
+bench: build
+	./$(BUILD)/bench/write_bench
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan

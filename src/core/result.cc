@@ -1,0 +1,26 @@
+#include "netfs/result.h"
+
+namespace netfs {
+
+bool is_retryable(int errnum) {
+  switch (errnum) {
+    case EAGAIN:
+    case EINTR:
+    case ECONNRESET:
+    case ECONNABORTED:
+    case ECONNREFUSED:
+    case ENOTCONN:
+    case EPIPE:
+    case ESHUTDOWN:
+    case ETIMEDOUT:
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case ENOBUFS:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace netfs
