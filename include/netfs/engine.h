@@ -1,0 +1,89 @@
+// Engine: the process-wide part of netfs: options, the WorkQueue that runs collectors,
+// Stats, Trace, and the accounting the kernel gives netfs for free: dirty bytes, the list
+// of dirty inodes the flusher walks, and the waitqueue throttled writers sleep on.
+//
+// Threading: every method is thread-safe. acct_mu_ is the innermost lock.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "netfs/options.h"
+#include "netfs/stats.h"
+#include "netfs/trace.h"
+#include "netfs/work_queue.h"
+
+namespace netfs {
+
+class Inode;
+class RequestOps;
+namespace cache {
+class Cookie;
+}
+
+class Engine {
+ public:
+  explicit Engine(Options options = {});
+  ~Engine();  // Requires: no request in flight, no flusher registered.
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const Options& options() const { return options_; }
+  Stats& stats() { return stats_; }
+  Trace& trace() { return trace_; }
+  WorkQueue& work_queue() { return wq_; }
+
+  std::shared_ptr<Inode> new_inode(RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
+                                   cache::Cookie* cookie = nullptr);
+
+  unsigned next_request_id() { return next_rreq_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  unsigned next_folioq_id() { return next_fq_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
+
+  // ---- dirty accounting ----
+  // A folio of `inode` gained (n > 0) or lost (n < 0) dirty bytes.
+  void account_dirty(Inode& inode, int64_t n);
+  uint64_t dirty_bytes() const { return dirty_bytes_.load(std::memory_order_relaxed); }
+  // Inodes with dirty data, oldest dirtied first; each keeps its inode alive.
+  std::vector<std::shared_ptr<Inode>> dirty_inodes();
+  // Drops an inode from the dirty list if it has no dirty bytes left.
+  void maybe_clean(Inode& inode);
+
+  // Writers wait here while dirty_bytes() exceeds the limit. `kick` is the flusher's
+  // wake-up, registered by the Flusher (null when none runs).
+  void set_flusher_kick(std::function<void()> kick);
+  void kick_flusher();
+  bool has_flusher();
+  // Wakes throttled writers (write-back made progress or failed).
+  void notify_writeback_progress(int error);
+  // Counts write-back errors; sample it before starting write-back, then wait.
+  uint64_t writeback_error_gen();
+  // Waits until dirty bytes drop below the limit, or returns the write-back error that
+  // happened since `gen` was sampled (0 if none).
+  int wait_for_dirty_room(uint64_t limit, uint64_t gen);
+
+ private:
+  Options options_;
+  Stats stats_;
+  Trace trace_;
+  std::atomic<unsigned> next_rreq_id_{0};
+  std::atomic<unsigned> next_fq_id_{0};
+
+  std::mutex acct_mu_;
+  std::condition_variable acct_cv_;
+  std::atomic<uint64_t> dirty_bytes_{0};
+  // Inodes with dirty bytes, in the order they were first dirtied; each entry keeps its
+  // inode alive until the data is written. Guarded by acct_mu_.
+  std::vector<std::shared_ptr<Inode>> dirty_list_;
+  std::function<void()> flusher_kick_;          // guarded by acct_mu_
+  uint64_t wb_error_gen_ = 0;                   // guarded by acct_mu_
+  int wb_last_error_ = 0;                       // guarded by acct_mu_
+
+  WorkQueue wq_;  // last: its threads stop first
+};
+
+}  // namespace netfs

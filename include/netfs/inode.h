@@ -1,0 +1,75 @@
+// Inode: one file as the engine knows it, after the kernel's netfs_inode: its folio
+// cache (Mapping), its size, the backend and cache cookie that serve it, and the error
+// sequence that reports write-back failures to fsync callers.
+//
+// Created by Engine::new_inode and shared (std::shared_ptr) between the filesystem layer
+// above and the engine, which keeps a dirty inode alive until its data is written.
+//
+// Threading: io_lock_ is taken shared by buffered writes and exclusive by truncation and
+// unbuffered writes. size_ and zero_point_ are guarded by mapping_.mu_.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+
+#include "netfs/errseq.h"
+#include "netfs/mapping.h"
+
+namespace netfs {
+
+class Engine;
+class RequestOps;
+namespace cache {
+class Cookie;
+}
+
+class Inode : public std::enable_shared_from_this<Inode> {
+ public:
+  Inode(Engine& engine, RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
+        cache::Cookie* cookie);
+  ~Inode();
+  Inode(const Inode&) = delete;
+  Inode& operator=(const Inode&) = delete;
+
+  Engine& engine() const { return engine_; }
+  RequestOps& ops() const { return ops_; }
+  // An opaque value the backend chose (a fid, a key); the engine never interprets it.
+  uint64_t backend_id() const { return backend_id_; }
+  cache::Cookie* cookie() const { return cookie_; }
+  Mapping& mapping() { return mapping_; }
+  Errseq& wb_err() { return wb_err_; }
+
+  // The file size as the engine sees it (including buffered writes).
+  uint64_t size();
+  // Bytes at or beyond this offset are zero on the server and may be zero-filled in
+  // memory instead of read.
+  uint64_t zero_point();
+  // Requires: mapping().mu_ held.
+  uint64_t size_locked() const { return size_; }
+  void set_size_locked(uint64_t s) { size_ = s; }
+  uint64_t zero_point_locked() const { return zero_point_; }
+  void set_zero_point_locked(uint64_t z) { zero_point_ = z; }
+
+  // Dirty bytes held for this inode (for umount reports and stats).
+  uint64_t dirty_bytes();
+
+  // ---- engine state ----
+  std::shared_mutex io_lock_;
+  std::mutex wb_lock_;            // one write-back issuer at a time per inode
+  bool on_dirty_list_ = false;    // guarded by Engine's accounting lock
+
+ private:
+  Engine& engine_;
+  RequestOps& ops_;
+  const uint64_t backend_id_;
+  cache::Cookie* const cookie_;
+  Mapping mapping_;
+  Errseq wb_err_;
+  uint64_t size_;
+  uint64_t zero_point_;
+};
+
+}  // namespace netfs

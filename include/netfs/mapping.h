@@ -1,0 +1,48 @@
+// Mapping: one file's folio cache, ordered by file offset, after the kernel's
+// address_space. Holds the folio state lock and the one waitqueue on which threads wait
+// for a folio to unlock or to finish write-back.
+//
+// Threading: mu_ guards the folio index and every folio's state bits (lock order: an
+// Inode's io_lock, then Mapping::mu_, then Engine's accounting lock). Folio data is
+// guarded by the folio's own `locked` / `writeback` bits, not by mu_, so copies happen
+// without holding mu_.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+
+#include "netfs/folio.h"
+
+namespace netfs {
+
+class Mapping {
+ public:
+  explicit Mapping(size_t folio_size);
+  ~Mapping();
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+
+  size_t folio_size() const { return folio_size_; }
+  uint64_t folio_pos(uint64_t pos) const { return pos & ~static_cast<uint64_t>(folio_size_ - 1); }
+
+  // Requires: mu_ held. The folio at `pos`'s folio index, or null.
+  Folio* find_locked(uint64_t pos) const;
+  // Requires: mu_ held. Finds or creates the folio; sets *created when it is new.
+  Folio* find_or_create_locked(uint64_t pos, bool* created);
+  // Requires: mu_ held; folio clean, unlocked, not under write-back. Drops it.
+  void erase_locked(Folio* f);
+
+  std::mutex mu_;
+  std::condition_variable cv_;  // a folio unlocked or finished write-back
+  std::map<uint64_t, Folio*> folios_;  // keyed by pos; each holds a folio reference
+  uint64_t nr_writeback_ = 0;          // folios under write-back
+  uint64_t dirty_bytes_ = 0;           // sum of dirty_len() over folios
+
+ private:
+  const size_t folio_size_;
+};
+
+}  // namespace netfs

@@ -1,0 +1,38 @@
+// Options: every tunable of the engine, with its default and unit. One value is handed to
+// Engine at construction; it is not changed afterwards.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace netfs {
+
+struct Options {
+  // Bytes per folio, a power of two (default 64 KiB). Larger folios mean fewer
+  // bookkeeping operations per byte; smaller ones mean less read amplification.
+  size_t folio_size = 64 * 1024;
+
+  // Write back data that has been dirty for longer than this (default 5 s).
+  std::chrono::milliseconds writeback_delay{5000};
+
+  // Throttle writers while the engine holds more dirty bytes than this (default 256 MiB).
+  uint64_t dirty_limit = 256ull << 20;
+
+  // Hard cap on retries of one subrequest that makes no progress (default 10). Progress
+  // (a short transfer that moved bytes) resets the count.
+  unsigned max_retries = 10;
+
+  // Backoff before retry n is retry_backoff * 2^(n-1), capped at retry_backoff_max
+  // (defaults 10 ms and 2 s). Zero disables backoff (tests).
+  std::chrono::milliseconds retry_backoff{10};
+  std::chrono::milliseconds retry_backoff_max{2000};
+
+  // Threads in the engine's WorkQueue that run collectors (default 2).
+  unsigned worker_threads = 2;
+
+  // Entries kept by the in-memory trace ring (default 4096; rounded up to a power of two).
+  size_t trace_ring_entries = 4096;
+};
+
+}  // namespace netfs

@@ -1,0 +1,63 @@
+// Unbuffered (O_DIRECT) write, after the kernel's fs/netfs/direct_write.c: the caller's
+// buffer goes to the server in subrequests without passing through folios. Cached folios
+// of the range are written back first (they may hold older dirty bytes that must not land
+// after ours) and dropped afterwards (they are stale).
+#include <algorithm>
+#include <vector>
+
+#include "netfs/cache_cookie.h"
+#include "netfs/engine.h"
+#include "netfs/write.h"
+#include "write/internal.h"
+
+namespace netfs {
+
+Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, size_t len) {
+  Engine& e = inode.engine();
+  Mapping& m = inode.mapping();
+  std::unique_lock io(inode.io_lock_);
+  if (len == 0) return size_t{0};
+  const uint64_t end = pos + len;
+  auto flushed = writepages(inode, WritebackControl{true, m.folio_pos(pos), end});
+  if (!flushed.ok()) return flushed.error();
+  write::wait_for_writeback(inode, pos, end);
+  // The cache copy of this range would be stale; the cache stream is not used here.
+  if (cache::Cookie* c = inode.cookie(); c && c->write_enabled()) {
+    c->invalidate();
+    bump(e.stats().cache_invalidations);
+  }
+
+  RequestRef wreq = write::create_write_request(inode, Origin::kUnbufferedWrite, pos, false, false);
+  wreq->len_ = len;
+  wreq->flat_buf_ = static_cast<std::byte*>(const_cast<void*>(buf));
+  Stream& s = wreq->streams[0];
+  size_t done = 0;
+  while (done < len)
+    done += write::advance_write(wreq.get(), s, pos + done, len - done, false,
+                                 IoIter::flat(wreq->flat_buf_ + done, SIZE_MAX));
+  write::end_issue(wreq.get());
+  int64_t r = wreq->wait();
+  if (r < 0) return make_error(static_cast<int>(-r), "unbuffered write");
+  const uint64_t written_end = pos + static_cast<uint64_t>(r);
+
+  std::vector<Folio*> drop;
+  {
+    std::lock_guard lk(m.mu_);
+    if (written_end > inode.size_locked()) inode.set_size_locked(written_end);
+    // The server now holds data up to here: it is no longer zero beyond the old point.
+    if (written_end > inode.zero_point_locked()) inode.set_zero_point_locked(written_end);
+    for (auto it = m.folios_.lower_bound(m.folio_pos(pos)); it != m.folios_.end() && it->first < end;) {
+      Folio* f = it->second;
+      ++it;
+      if (f->dirty || f->locked || f->writeback) continue;
+      m.folios_.erase(f->pos());
+      drop.push_back(f);
+    }
+  }
+  gauge_add(e.stats().objs_folios, -static_cast<int64_t>(drop.size()));
+  gauge_add(e.stats().mem_resident_bytes, -static_cast<int64_t>(drop.size() * m.folio_size()));
+  for (Folio* f : drop) f->put_ref();
+  return static_cast<size_t>(r);
+}
+
+}  // namespace netfs

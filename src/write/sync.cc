@@ -1,0 +1,99 @@
+// fsync and truncation: what the kernel's VFS and mm do around netfs, rebuilt here.
+//
+// fsync follows the kernel's filemap_write_and_wait + errseq: every error that happened
+// since the caller last looked is reported once to each caller, and nothing that failed
+// is dropped (it stays dirty for the next attempt).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "netfs/engine.h"
+#include "netfs/request_ops.h"
+#include "netfs/write.h"
+#include "write/internal.h"
+
+namespace netfs {
+
+Status fsync(Inode& inode, Errseq::Cursor& since) {
+  // Write-back already in flight must finish first so that its errors are recorded
+  // before we look; then write what is dirty now and wait for that too.
+  write::wait_for_writeback(inode, 0, UINT64_MAX);
+  auto r = writepages(inode, WritebackControl{true});
+  write::wait_for_writeback(inode, 0, UINT64_MAX);
+  if (int err = inode.wb_err().check_and_advance(since)) return make_error(err, "write-back failed");
+  if (!r.ok()) return r.error();
+  return {};
+}
+
+Status truncate(Inode& inode, uint64_t new_size) {
+  Engine& e = inode.engine();
+  Mapping& m = inode.mapping();
+  std::unique_lock io(inode.io_lock_);
+  uint64_t old;
+  {
+    std::lock_guard lk(m.mu_);
+    old = inode.size_locked();
+    if (new_size < old) inode.set_size_locked(new_size);  // write-back clamps to it from now on
+  }
+  if (new_size >= old) {
+    NETFS_TRY(inode.ops().set_size(inode, new_size));
+    std::lock_guard lk(m.mu_);
+    inode.set_size_locked(new_size);
+    return {};
+  }
+  // Write-back that picked bytes beyond the new size before we lowered it must land
+  // before the server cuts the file, or it would extend the file again.
+  write::wait_for_writeback(inode, m.folio_pos(new_size), UINT64_MAX);
+  if (Status st = inode.ops().set_size(inode, new_size); !st.ok()) {
+    std::lock_guard lk(m.mu_);
+    inode.set_size_locked(old);
+    return st;
+  }
+  std::vector<Folio*> drop;
+  int64_t undirtied = 0;
+  {
+    std::unique_lock lk(m.mu_);
+    for (auto it = m.folios_.lower_bound(m.folio_pos(new_size)); it != m.folios_.end();) {
+      Folio* f = it->second;
+      if (f->locked || f->writeback) {
+        // A reader holds it, or the flusher picked it before we lowered the size.
+        f->get_ref();
+        m.cv_.wait(lk, [&] { return !f->locked && !f->writeback; });
+        uint64_t pos = f->pos();
+        f->put_ref();
+        it = m.folios_.lower_bound(pos);
+        continue;
+      }
+      ++it;
+      if (f->pos() >= new_size) {
+        undirtied += static_cast<int64_t>(f->accounted);
+        m.dirty_bytes_ -= f->accounted;
+        f->accounted = 0;
+        f->dirty = false;
+        m.folios_.erase(f->pos());
+        drop.push_back(f);
+        continue;
+      }
+      // The folio straddling the new end: bytes past it read as zero from now on.
+      size_t keep = static_cast<size_t>(new_size - f->pos());
+      std::memset(f->data() + keep, 0, f->size() - keep);
+      if (f->dirty) {
+        f->dirty_to = std::min(f->dirty_to, keep);
+        size_t now = f->dirty_to > f->dirty_from ? f->dirty_to - f->dirty_from : 0;
+        undirtied += static_cast<int64_t>(f->accounted - now);
+        m.dirty_bytes_ -= f->accounted - now;
+        f->accounted = now;
+        if (now == 0) f->dirty = false;
+      }
+    }
+    if (inode.zero_point_locked() > new_size) inode.set_zero_point_locked(new_size);
+    if (undirtied) e.account_dirty(inode, -undirtied);
+  }
+  gauge_add(e.stats().objs_folios, -static_cast<int64_t>(drop.size()));
+  gauge_add(e.stats().mem_resident_bytes, -static_cast<int64_t>(drop.size() * m.folio_size()));
+  for (Folio* f : drop) f->put_ref();
+  e.maybe_clean(inode);
+  return {};
+}
+
+}  // namespace netfs

@@ -1,0 +1,208 @@
+// Write collection, after the kernel's fs/netfs/write_collect.c.
+//
+// One collector per request, run either by the synchronous caller in its wait loop or by
+// the request's WorkItem (kOffloadCollection). It never runs twice at once for a request.
+//
+// Algorithm, per pass:
+//  1. For each active stream, walk the subrequests from the front, in file order. A
+//     subrequest still in progress or awaiting a retry stops the walk: the stream has
+//     "passed" everything before its start (+ what it already transferred). Finished
+//     subrequests are accounted and dropped; permanent upload failures record their
+//     unwritten range, cache failures invalidate the cookie.
+//  2. The request has passed min(stream positions). A stream with nothing listed is at
+//     its issued_to, or past everything once the issuer has queued all.
+//  3. Folios whose written range ends at or before that point leave write-back: clean,
+//     or dirty again if a failed upload range overlaps them (data is never dropped).
+//  4. If any subrequest awaits a retry, retry them (after backoff), iteratively.
+//  5. When everything is queued and no subrequest is left, record a permanent error in
+//     the inode's error sequence and complete the request.
+//
+// Invariants:
+//  I1. A folio leaves write-back only when every active stream is past its range.
+//  I2. Bytes are counted transferred only from finished subrequests.
+//  I3. Only the collector removes subrequests from a stream's list.
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "core/trace_emit.h"
+#include "netfs/cache_cookie.h"
+#include "netfs/engine.h"
+#include "netfs/write.h"
+#include "write/internal.h"
+
+namespace netfs::write {
+
+namespace {
+
+bool overlaps_failed(const Request* wreq, uint64_t a, uint64_t b) {
+  for (auto& [fa, fb] : wreq->failed_ranges_)
+    if (a < fb && fa < b) return true;
+  return false;
+}
+
+// Takes folios whose range ends at or before `upto` out of write-back (step 3).
+void unlock_folios(Request* wreq, uint64_t upto) {
+  Inode& inode = wreq->inode();
+  Mapping& m = inode.mapping();
+  Engine& e = wreq->engine_;
+  std::vector<Folio*> done;
+  for (;;) {
+    FolioQueue::Slot* s = wreq->buffer.peek();
+    if (!s || s->folio->pos() + s->to > upto) break;
+    done.push_back(wreq->buffer.consume());
+    // Record the range before the slot may be recycled: ranges are re-derived below from
+    // the folio's own dirty range, which write-back does not change.
+  }
+  if (done.empty()) return;
+  int64_t cleaned = 0;
+  {
+    std::lock_guard lk(m.mu_);
+    for (Folio* f : done) {
+      f->writeback = false;
+      m.nr_writeback_--;
+      gauge_add(e.stats().mem_writeback_bytes, -static_cast<int64_t>(f->accounted));
+      if (overlaps_failed(wreq, f->pos() + f->dirty_from, f->pos() + f->dirty_to)) {
+        f->dirty = true;  // keep the user's bytes for the next write-back
+        bump(e.stats().wb_redirtied);
+        NETFS_TRACE(e.trace(), folio, folio_redirty, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
+        continue;
+      }
+      NETFS_TRACE(e.trace(), folio, folio_wb_end, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
+      cleaned += static_cast<int64_t>(f->accounted);
+      m.dirty_bytes_ -= f->accounted;
+      f->accounted = 0;
+      f->dirty_from = f->dirty_to = 0;
+    }
+    if (cleaned) e.account_dirty(inode, -cleaned);
+  }
+  m.cv_.notify_all();
+  for (Folio* f : done) f->put_ref();
+}
+
+std::chrono::nanoseconds backoff(const Engine& e, unsigned retry_count) {
+  auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff);
+  auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff_max);
+  if (base.count() == 0) return base;
+  std::chrono::nanoseconds d = base * (int64_t{1} << std::min(retry_count, 20u));
+  return std::min(d, cap);
+}
+
+}  // namespace
+
+void collect_write_results(Request* wreq) {
+  Engine& e = wreq->engine_;
+  if (!wreq->test(rreq_flag::kInProgress)) return;  // a late wake after completion
+  NETFS_TRACE(e.trace(), rreq, rreq_collect, wreq->debug_id_, 0, 0, 0, wreq->collected_to_, 0, 0);
+
+  for (;;) {
+    if (wreq->retry_pending_) {
+      auto now = std::chrono::steady_clock::now();
+      if (now < wreq->retry_at_) {
+        if (wreq->test(rreq_flag::kOffloadCollection)) e.work_queue().queue_delayed(&wreq->work_, wreq->retry_at_ - now);
+        return;
+      }
+      wreq->retry_pending_ = false;
+      retry_writes(wreq);
+    }
+
+    // Read before the lists: the issuer sets it after its last append (acquire/release
+    // through the flags word), so an empty list then really means "all collected".
+    const bool all_queued = wreq->test(rreq_flag::kAllQueued);
+    uint64_t passed = UINT64_MAX;
+    bool need_retry = false, any_left = false;
+    unsigned max_retry_count = 0;
+
+    for (Stream& s : wreq->streams) {
+      if (!s.active) continue;
+      uint64_t spos = UINT64_MAX;
+      for (;;) {
+        Subrequest* front;
+        {
+          std::lock_guard lk(wreq->lock_);
+          front = s.subrequests.empty() ? nullptr : s.subrequests.front();
+          if (!front && !all_queued) spos = s.issued_to;
+        }
+        if (!front) break;
+        uint32_t f = front->flags();
+        if (f & sreq_flag::kInProgress) {
+          spos = front->start_;  // transferred_ belongs to the backend until terminated
+          break;
+        }
+        if (f & sreq_flag::kNeedRetry) {
+          spos = front->start_ + front->transferred_;
+          break;
+        }
+        if (f & sreq_flag::kFailed) {
+          uint64_t a = front->start_ + front->transferred_, b = front->start_ + front->len_;
+          if (s.nr == 0) {
+            wreq->failed_ranges_.emplace_back(a, b);
+            if (!s.error) s.error = front->error_;
+            wreq->set_flag(rreq_flag::kFailed);
+            bump(e.stats().write_abandoned);
+          } else if (!s.failed.load(std::memory_order_relaxed)) {
+            // The cache copy is best effort: forget what it holds rather than fail.
+            wreq->inode().cookie()->invalidate();
+            bump(e.stats().cache_invalidations);
+          }
+          if (s.nr == 1) s.failed.store(true, std::memory_order_relaxed);  // issuer stops feeding it
+          NETFS_TRACE(e.trace(), sreq, sreq_abandon, wreq->debug_id_, front->debug_index_, s.nr, 0, a, b - a,
+                      front->error_);
+        }
+        s.transferred += front->transferred_;
+        s.collected_to = front->start_ + front->len_;
+        {
+          std::lock_guard lk(wreq->lock_);
+          s.subrequests.pop_front();
+        }
+        front->put_ref();
+      }
+      // Retry candidates anywhere in the list, not only at the front.
+      {
+        std::lock_guard lk(wreq->lock_);
+        for (Subrequest* sreq : s.subrequests) {
+          any_left = true;
+          uint32_t f = sreq->flags();
+          if (!(f & sreq_flag::kInProgress) && (f & sreq_flag::kNeedRetry)) {
+            need_retry = true;
+            s.need_retry = true;
+            max_retry_count = std::max(max_retry_count, sreq->retry_count_);
+          }
+        }
+      }
+      passed = std::min(passed, spos);
+    }
+
+    if (passed > wreq->collected_to_) wreq->collected_to_ = passed;
+    unlock_folios(wreq, passed);
+
+    if (need_retry) {
+      auto delay = backoff(e, max_retry_count);
+      if (delay.count() > 0) {
+        wreq->retry_pending_ = true;
+        wreq->retry_at_ = std::chrono::steady_clock::now() + delay;
+        if (wreq->test(rreq_flag::kOffloadCollection)) e.work_queue().queue_delayed(&wreq->work_, delay);
+        return;
+      }
+      retry_writes(wreq);
+      continue;  // completions may already have arrived
+    }
+    if (!all_queued || any_left) return;
+    break;
+  }
+
+  // Step 5: complete.
+  Inode& inode = wreq->inode();
+  const Stream& up = wreq->streams[0];
+  int64_t result = static_cast<int64_t>(up.transferred);
+  if (up.error) {
+    inode.wb_err().set(up.error);
+    bump(e.stats().wb_errors);
+    result = -up.error;
+  }
+  e.notify_writeback_progress(up.error);
+  e.maybe_clean(inode);
+  wreq->complete(result);
+}
+
+}  // namespace netfs::write
