@@ -1,0 +1,38 @@
+#include <gtest/gtest.h>
+
+#include "netfs/stats.h"
+#include "netfs/trace.h"
+
+namespace netfs {
+namespace {
+
+TEST(Stats, TextAndJsonCarryEveryCounter) {
+  Stats s;
+  bump(s.upload_subreqs, 3);
+  bump(s.upload_bytes, 12288);
+  bump(s.write_retry_subreq, 2);
+  gauge_add(s.mem_dirty_bytes, 4096);
+  std::string text = s.format_text();
+  EXPECT_NE(text.find("Upload   : subreqs=3 bytes=12288"), std::string::npos) << text;
+  std::string json = s.format_json();
+  for (const char* k : {"\"upload_subrequests\":3", "\"upload_bytes\":12288", "\"retried_subrequests\":2",
+                        "\"dirty_bytes\":4096", "\"download_subrequests\":0", "\"cache_read_bytes\":0",
+                        "\"reconnects\":0", "\"cache_write_bytes\":0", "\"cache_read_subrequests\":0",
+                        "\"download_bytes\":0"})
+    EXPECT_NE(json.find(k), std::string::npos) << k << " in " << json;
+}
+
+TEST(Trace, RingKeepsNewestRecordsInOrder) {
+  Trace t(8);
+  for (int i = 0; i < 20; i++) t.emit(TraceReason::k_sreq_issue, 7, uint16_t(i), 0, 0, uint64_t(i), 1, 0);
+  auto recs = t.snapshot();
+  ASSERT_EQ(recs.size(), 8u);
+  EXPECT_EQ(recs.front().sreq, 12);
+  EXPECT_EQ(recs.back().sreq, 19);
+  auto newer = t.snapshot(recs[5].seq);
+  EXPECT_EQ(newer.size(), 2u);
+  EXPECT_NE(recs[0].format().find("S   ISSUE"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace netfs

@@ -1,0 +1,245 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+
+#include "netfs/request.h"
+#include "write_fixture.h"
+
+namespace netfs::testing {
+namespace {
+
+using WritePath = WriteFixture;
+
+TEST_F(WritePath, BufferedWriteStaysDirtyUntilFsync) {
+  auto data = pattern(300000, 1);
+  write(0, data);
+  EXPECT_EQ(inode_->size(), data.size());
+  EXPECT_EQ(engine_->dirty_bytes(), data.size());
+  EXPECT_TRUE(server().empty());
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), data);
+  EXPECT_EQ(engine_->dirty_bytes(), 0u);
+  EXPECT_EQ(read(stats().mem_writeback_bytes), 0);
+  EXPECT_EQ(read(stats().upload_bytes), data.size());
+}
+
+TEST_F(WritePath, SubrequestsGrowToMaxLenAndRespectSegmentLimit) {
+  Options o;
+  o.folio_size = 4096;
+  MemoryBackend::Config bc;
+  bc.max_len = 64 * 1024;
+  make(o, bc);
+  write(0, pattern(1 << 20, 2));
+  ASSERT_TRUE(sync().ok());
+  auto c = backend_->counts();
+  ASSERT_EQ(c.write_calls, 16u);
+  for (size_t l : c.write_lens) EXPECT_EQ(l, 64u * 1024);
+
+  bc.max_len = 0;
+  bc.max_segs = 4;
+  make(o, bc);
+  write(0, pattern(1 << 20, 2));
+  ASSERT_TRUE(sync().ok());
+  c = backend_->counts();
+  EXPECT_EQ(c.write_calls, 64u);  // 4 folios of 4 KiB each
+  EXPECT_EQ(server(), pattern(1 << 20, 2));
+}
+
+TEST_F(WritePath, DiscontiguityEndsASubrequest) {
+  Options o;
+  o.folio_size = 4096;
+  make(o);
+  write(0, pattern(8192, 3));
+  write(40960, pattern(8192, 4));
+  ASSERT_TRUE(sync().ok());
+  auto c = backend_->counts();
+  EXPECT_EQ(c.write_calls, 2u);
+  auto s = server();
+  ASSERT_EQ(s.size(), 40960u + 8192);
+  EXPECT_TRUE(std::equal(s.begin() + 8192, s.begin() + 40960, std::vector<std::byte>(32768).begin()));
+}
+
+TEST_F(WritePath, ShuffledSmallWritesCoalesceIntoFullSubrequests) {
+  Options o;
+  o.folio_size = 16384;
+  MemoryBackend::Config bc;
+  bc.max_len = 256 * 1024;
+  make(o, bc);
+  const size_t total = 8 << 20;
+  auto data = pattern(total, 5);
+  std::vector<size_t> order(total / 4096);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(5));
+  for (size_t i : order) {
+    auto r = perform_write(*inode_, i * 4096, data.data() + i * 4096, 4096);
+    ASSERT_TRUE(r.ok());
+  }
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), data);
+  auto c = backend_->counts();
+  EXPECT_EQ(c.write_calls, total / (256 * 1024));
+}
+
+TEST_F(WritePath, StreamingWriteSendsOnlyDirtyBytes) {
+  // A file the server already has: partial writes must not clobber the bytes around them.
+  auto base = pattern(65536 * 2, 6);
+  backend_->set_contents(1, base);
+  inode_ = engine_->new_inode(*backend_, 1, base.size());
+  auto patch = pattern(100, 7);
+  write(1000, patch);
+  write(1100, patch);  // contiguous: extends the dirty range
+  ASSERT_TRUE(sync().ok());
+  auto expect = base;
+  std::copy(patch.begin(), patch.end(), expect.begin() + 1000);
+  std::copy(patch.begin(), patch.end(), expect.begin() + 1100);
+  EXPECT_EQ(server(), expect);
+  EXPECT_EQ(backend_->counts().write_bytes, 200u);
+}
+
+TEST_F(WritePath, NonContiguousStreamingWriteFlushesFirst) {
+  auto base = pattern(65536, 8);
+  backend_->set_contents(1, base);
+  inode_ = engine_->new_inode(*backend_, 1, base.size());
+  auto a = pattern(10, 9), b = pattern(10, 10);
+  write(100, a);
+  write(5000, b);  // same folio, not contiguous
+  EXPECT_EQ(read(stats().write_flush_conflict), 1u);
+  ASSERT_TRUE(sync().ok());
+  auto expect = base;
+  std::copy(a.begin(), a.end(), expect.begin() + 100);
+  std::copy(b.begin(), b.end(), expect.begin() + 5000);
+  EXPECT_EQ(server(), expect);
+}
+
+TEST_F(WritePath, OutOfOrderCompletionKeepsBytesAndOrder) {
+  Options o;
+  o.folio_size = 4096;
+  MemoryBackend::Config bc;
+  bc.max_len = 16384;
+  bc.async = true;
+  bc.shuffle = true;
+  bc.threads = 3;
+  make(o, bc);
+  std::mt19937 rng(11);
+  backend_->set_fault_fn([&](const Call&) {
+    Fault f;
+    f.delay = std::chrono::microseconds(rng() % 300);
+    return f;
+  });
+  auto data = pattern(2 << 20, 11);
+  write(0, data);
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), data);
+  EXPECT_EQ(engine_->dirty_bytes(), 0u);
+}
+
+TEST_F(WritePath, WriteThroughReachesServerBeforeReturning) {
+  auto data = pattern(200000, 12);
+  write(0, data, WriteMode::kWriteThrough);
+  EXPECT_EQ(server(), data);
+  EXPECT_EQ(engine_->dirty_bytes(), 0u);
+  EXPECT_EQ(read(stats().req_writethrough), 1u);
+}
+
+TEST_F(WritePath, UnbufferedWriteBypassesFoliosAndFlushesOverlap) {
+  MemoryBackend::Config bc;
+  bc.max_len = 10000;
+  make({}, bc);
+  write(0, pattern(100000, 13));  // dirty, older
+  auto direct = pattern(50000, 14);
+  auto r = unbuffered_write(*inode_, 20000, direct.data(), direct.size());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, direct.size());
+  auto expect = pattern(100000, 13);
+  std::copy(direct.begin(), direct.end(), expect.begin() + 20000);
+  EXPECT_EQ(server(), expect);
+  EXPECT_EQ(read(stats().req_unbuffered_write), 1u);
+}
+
+TEST_F(WritePath, WriteSingleGoesInOnePieceToEveryStream) {
+  MemoryBackend::Config bc;
+  bc.max_len = 4096;
+  make({}, bc, /*cookie=*/true);
+  auto blob = pattern(50000, 15);
+  auto r = write_single(*inode_, blob.data(), blob.size());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(server(), blob);
+  EXPECT_EQ(backend_->counts().write_calls, 1u);  // max_len ignored
+  EXPECT_EQ(cookie_->data(), blob);
+}
+
+TEST_F(WritePath, CacheStreamCopiesWholeFoliosAndFailureOnlyInvalidates) {
+  make({}, {}, /*cookie=*/true);
+  auto data = pattern(200000, 16);
+  write(0, data);
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(cookie_->data(), data);
+  EXPECT_GT(read(stats().cache_write_bytes), 0u);
+
+  make({}, {}, true);
+  cookie_->fail_writes(ENOSPC);
+  write(0, data);
+  ASSERT_TRUE(sync().ok());  // the upload succeeded: write-back succeeds
+  EXPECT_EQ(server(), data);
+  EXPECT_EQ(cookie_->invalidations(), 1);
+  EXPECT_EQ(read(stats().cache_invalidations), 1u);
+}
+
+TEST_F(WritePath, TruncateShrinksDropsAndZeroesTail) {
+  Options o;
+  o.folio_size = 4096;
+  make(o);
+  auto data = pattern(20000, 17);
+  write(0, data);
+  ASSERT_TRUE(truncate(*inode_, 10000).ok());
+  EXPECT_EQ(inode_->size(), 10000u);
+  EXPECT_EQ(engine_->dirty_bytes(), 10000u);
+  ASSERT_TRUE(truncate(*inode_, 15000).ok());  // extend: the gap reads as zero
+  ASSERT_TRUE(sync().ok());
+  auto expect = data;
+  expect.resize(10000);
+  expect.resize(15000);
+  EXPECT_EQ(server(), expect);
+}
+
+TEST_F(WritePath, TruncateFailureChangesNothing) {
+  write(0, pattern(5000, 18));
+  backend_->set_size_error(EROFS);
+  EXPECT_EQ(truncate(*inode_, 100).errnum(), EROFS);
+  EXPECT_EQ(inode_->size(), 5000u);
+  backend_->set_size_error(0);
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), pattern(5000, 18));
+}
+
+TEST(WriteLifetime, ObjectGaugesReturnToZero) {
+  MemoryBackend::Config bc;
+  bc.async = true;
+  bc.max_len = 8192;
+  MemoryBackend backend(bc);
+  Options o;
+  o.retry_backoff = std::chrono::milliseconds(0);
+  auto engine = std::make_unique<Engine>(o);
+  Stats* st;
+  {
+    auto inode = engine->new_inode(backend, 1, 0);
+    for (int i = 0; i < 10; i++) {
+      auto d = pattern(50000, i);
+      ASSERT_TRUE(perform_write(*inode, uint64_t(i) * 50000, d.data(), d.size()).ok());
+      ASSERT_TRUE(writepages(*inode, WritebackControl{}).ok());  // async
+    }
+    Errseq::Cursor c = 0;
+    ASSERT_TRUE(fsync(*inode, c).ok());
+    backend.drain();
+    st = &engine->stats();
+  }
+  // Requests are freed by cleanup work; wait for the gauges, bounded by the test timeout.
+  while (read(st->objs_requests) != 0 || read(st->objs_subrequests) != 0 || read(st->objs_folioqs) != 0)
+    std::this_thread::yield();
+  EXPECT_EQ(read(st->objs_requests), 0);
+  EXPECT_EQ(read(st->objs_folios), 0);
+}
+
+}  // namespace
+}  // namespace netfs::testing
