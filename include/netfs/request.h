@@ -7,8 +7,9 @@
 //     drops it when it marks the request complete.
 //  3. The collector's WorkItem holds no reference. Queuing it when it is queued or running
 //     does nothing more than note a rerun.
-//  4. The last put never frees inline: it schedules cleanup on the WorkQueue, and cleanup
-//     first cancels or waits out the collector's WorkItem, then frees.
+//  4. The last put never frees inline: it schedules cleanup on the WorkQueue (a one-off
+//     function, not an item inside the request it frees), and cleanup first cancels or
+//     waits out the collector's WorkItem, then frees.
 //  5. Each subrequest holds a reference on its request until it is freed.
 //
 // Completion and collection:
@@ -208,7 +209,6 @@ class Request {
 
   void (*collect_fn_)(Request*) = nullptr;  // write or read collector, set by the issuer
   WorkItem work_;          // runs collect_fn_; holds no reference (rule 3)
-  WorkItem cleanup_work_;  // runs when the last reference goes (rule 4)
 };
 
 using RequestRef = RefPtr<Request>;

@@ -46,14 +46,6 @@ void collector_trampoline(void* owner) {
   rreq->collect_fn_(rreq);
 }
 
-void cleanup_trampoline(void* owner) {
-  auto* rreq = static_cast<Request*>(owner);
-  // Rule 4: the collector's item may still be queued (a late wake) or running (it may
-  // have dropped the last reference itself); make sure it is neither before freeing.
-  rreq->engine_.work_queue().cancel_sync(&rreq->work_);
-  delete rreq;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- Subrequest
@@ -157,8 +149,7 @@ Request::Request(Engine& engine, std::shared_ptr<Inode> inode, Origin origin, ui
       start_(start),
       len_(len),
       buffer(&engine.stats(), &engine.trace(), debug_id_),
-      work_(collector_trampoline, this),
-      cleanup_work_(cleanup_trampoline, this) {
+      work_(collector_trampoline, this) {
   streams[0].nr = 0;
   streams[1].nr = 1;
   streams[0].issued_to = streams[1].issued_to = start;
@@ -179,8 +170,13 @@ Request::~Request() {
 void Request::put_ref() {
   if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
     // Rule 4: never free inline. The caller may be a backend's I/O thread or the collector
-    // itself; cleanup waits out the collector on a worker.
-    engine_.work_queue().queue(&cleanup_work_);
+    // itself; cleanup waits out the collector on a worker. The collector's item may still
+    // be queued (a late wake) or running (it may have dropped the last reference itself).
+    WorkQueue& wq = engine_.work_queue();
+    wq.run([this, &wq] {
+      wq.cancel_sync(&work_);
+      delete this;
+    });
   }
 }
 

@@ -72,7 +72,8 @@ Result<size_t> perform_write(Inode& inode, uint64_t pos, const void* buf, size_t
       m.cv_.wait(lk, [&] { return !f->locked && !f->writeback; });
       const bool whole = off == 0 && n == fsz;
       if (!f->uptodate && !whole) {
-        if (fpos >= inode.zero_point_locked() && !f->dirty) {
+        // Only a new folio may be zero-filled: an old one may hold bytes the server has.
+        if (created && fpos >= inode.zero_point_locked()) {
           zero_fill = true;
         } else if (f->dirty && (off > f->dirty_to || off + n < f->dirty_from)) {
           conflict = true;

@@ -80,6 +80,15 @@ void unlock_folios(Request* wreq, uint64_t upto) {
   for (Folio* f : done) f->put_ref();
 }
 
+// The server now holds bytes up to `end`: they are no longer zero there, so a folio
+// created later in that range must be read, not zero-filled. Raised before the folios
+// leave write-back, so that nobody can drop one and find the range still "zero".
+void raise_zero_point(Inode& inode, uint64_t end) {
+  std::lock_guard lk(inode.mapping().mu_);
+  end = std::min(end, inode.size_locked());
+  if (end > inode.zero_point_locked()) inode.set_zero_point_locked(end);
+}
+
 std::chrono::nanoseconds backoff(const Engine& e, unsigned retry_count) {
   auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff);
   auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff_max);
@@ -111,6 +120,7 @@ void collect_write_results(Request* wreq) {
     const bool all_queued = wreq->test(rreq_flag::kAllQueued);
     uint64_t passed = UINT64_MAX;
     bool need_retry = false, any_left = false;
+    uint64_t uploaded_to = 0;
     unsigned max_retry_count = 0;
 
     for (Stream& s : wreq->streams) {
@@ -130,7 +140,18 @@ void collect_write_results(Request* wreq) {
           break;
         }
         if (f & sreq_flag::kNeedRetry) {
-          spos = front->start_ + front->transferred_;
+          // Rebase the front onto what it has still to move, so that the folios it has
+          // already written can leave write-back and their segments be freed without
+          // leaving its iterator pointing into freed memory (rolling buffer rule 5).
+          if (size_t t = front->transferred_) {
+            s.transferred += t;
+            front->io_base_.advance(t);
+            front->start_ += t;
+            front->len_ -= t;
+            front->transferred_ = 0;
+            if (s.nr == 0) uploaded_to = std::max(uploaded_to, front->start_);
+          }
+          spos = front->start_;
           break;
         }
         if (f & sreq_flag::kFailed) {
@@ -151,6 +172,10 @@ void collect_write_results(Request* wreq) {
         }
         s.transferred += front->transferred_;
         s.collected_to = front->start_ + front->len_;
+        if (s.nr == 0 && front->transferred_) {
+          uint64_t end = front->start_ + front->transferred_;
+          if (end > uploaded_to) uploaded_to = end;
+        }
         {
           std::lock_guard lk(wreq->lock_);
           s.subrequests.pop_front();
@@ -174,6 +199,7 @@ void collect_write_results(Request* wreq) {
     }
 
     if (passed > wreq->collected_to_) wreq->collected_to_ = passed;
+    if (uploaded_to) raise_zero_point(wreq->inode(), uploaded_to);
     unlock_folios(wreq, passed);
 
     if (need_retry) {
