@@ -15,12 +15,12 @@ inline constexpr const char* kVersion9P2000L = "9P2000.L";
 
 // Every message starts with size[4] type[1] tag[2].
 inline constexpr size_t kHeaderSize = 7;
-// Twrite: header + fid[4] offset[8] count[4]; Rread: header + count[4]. A read or write
-// may carry msize minus these bytes of data (diod rejects a count larger than that).
+// Twrite: header + fid[4] offset[8] count[4] = 23 bytes before the data.
 inline constexpr size_t kTwriteHeaderSize = kHeaderSize + 4 + 8 + 4;
-inline constexpr size_t kRreadHeaderSize = kHeaderSize + 4;
-// Treaddir replies: header + count[4], like Rread.
-inline constexpr size_t kRreaddirHeaderSize = kHeaderSize + 4;
+// P9_IOHDRSZ: the header room servers reserve for any I/O message. diod (and QEMU) refuse
+// a Tread, Twrite or Treaddir whose count exceeds msize - 24, one byte less than Twrite's
+// header alone would allow, so this is the largest payload one RPC can carry.
+inline constexpr size_t kIoHeaderSize = 24;
 // Below this the server is unusable for anything but tiny I/O; we refuse it.
 inline constexpr uint32_t kMinMsize = 4096;
 

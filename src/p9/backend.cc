@@ -1,0 +1,82 @@
+#include "p9/backend.h"
+
+#include "netfs/inode.h"
+#include "p9/codec.h"
+
+namespace netfs::p9 {
+
+namespace {
+
+uint32_t fid_of(const Subrequest& sreq) { return static_cast<uint32_t>(sreq.request().inode().backend_id()); }
+
+// *_single requests must move their whole length in one issue (the engine never splits
+// them), so the backend chains RPCs; every other subrequest is one RPC.
+bool is_single(const Subrequest& sreq) {
+  Origin o = sreq.request().origin();
+  return o == Origin::kWriteSingle || o == Origin::kReadSingle;
+}
+
+}  // namespace
+
+void Backend::prepare_write(Subrequest& sreq) {
+  sreq.set_max_len(c_.max_write());  // segments are copied into the message: no limit
+}
+
+void Backend::prepare_read(Subrequest& sreq) { sreq.set_max_len(c_.max_read()); }
+
+void Backend::issue_write(Subrequest& sreq) {
+  if (c_.fids().is_stale(fid_of(sreq))) return sreq.terminated(-ESTALE);
+  write_piece(sreq, 0);
+}
+
+void Backend::write_piece(Subrequest& sreq, size_t done) {
+  IoIter it = sreq.io();
+  it.advance(done);
+  size_t rest = it.count();
+  auto n = static_cast<uint32_t>(std::min(rest, c_.max_write()));
+  uint64_t pos = sreq.start() + sreq.transferred() + done;
+  Bytes m = encode_twrite(fid_of(sreq), pos, n, [&](std::byte* dst) { it.copy_out(dst, n); });
+  c_.call(std::move(m), MsgType::kRwrite, Replay::kFail, [this, &sreq, done, n](Result<Reply> r) {
+    if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
+    auto w = decode<msg::Rwrite>(r->body);
+    if (!w.ok() || w->count > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));
+    size_t total = done + w->count;
+    if (is_single(sreq) && w->count == n && total < sreq.len() - sreq.transferred()) return write_piece(sreq, total);
+    sreq.terminated(int64_t(total));
+  });
+}
+
+void Backend::issue_read(Subrequest& sreq) {
+  if (c_.fids().is_stale(fid_of(sreq))) return sreq.terminated(-ESTALE);
+  read_piece(sreq, 0);
+}
+
+void Backend::read_piece(Subrequest& sreq, size_t done) {
+  IoIter it = sreq.io();
+  it.advance(done);
+  auto n = static_cast<uint32_t>(std::min(it.count(), c_.max_read()));
+  uint64_t pos = sreq.start() + sreq.transferred() + done;
+  auto m = encode(msg::Tread{fid_of(sreq), pos, n});
+  c_.call(std::move(*m), MsgType::kRread, Replay::kFail, [this, &sreq, done, n, it](Result<Reply> r) {
+    if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
+    auto d = decode<msg::Rread>(r->body);
+    if (!d.ok() || d->data.v.size() > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));
+    size_t got = d->data.v.size();
+    it.copy_in(d->data.v.data(), got);
+    size_t total = done + got;
+    if (got < n) sreq.set_hit_eof();
+    if (is_single(sreq) && got == n && total < sreq.len() - sreq.transferred()) return read_piece(sreq, total);
+    sreq.terminated(int64_t(total));
+  });
+}
+
+Status Backend::set_size(Inode& inode, uint64_t size) {
+  SetAttr a;
+  a.valid = setattr_mask::kSize;
+  a.size = size;
+  auto r = c_.rpc<msg::Rsetattr>(msg::Tsetattr{static_cast<uint32_t>(inode.backend_id()), a});
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+}  // namespace netfs::p9

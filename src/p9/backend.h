@@ -1,0 +1,44 @@
+// Backend: the 9P implementation of netfs::RequestOps, the engine's data path to the
+// server. Each subrequest becomes one Tread or Twrite carrying as many bytes as the
+// negotiated msize allows (prepare_* limits a subrequest to exactly that), and the
+// engine keeps many of them in flight on the client's pipelined connection.
+//
+// Inode::backend_id() is the fid the engine's I/O uses: an open fid (O_RDWR, or the
+// mode the file allows) that the filesystem layer obtained with Namespace::open or
+// create and keeps until the inode goes away.
+//
+// Reconnect: data RPCs are sent with Replay::kFail, so a connection loss completes them
+// with ECONNRESET; the engine retries them (prepare_* first, which picks up a changed
+// msize), and the client holds the retries until the session and its fids are rebuilt.
+// A fid that could not be rebuilt fails with ESTALE, which is not retried.
+//
+// Threading: issue_* may be called from any engine thread; completions run on the
+// client's I/O thread and call Subrequest::terminated() there.
+#pragma once
+
+#include "netfs/request.h"
+#include "netfs/request_ops.h"
+#include "p9/client.h"
+
+namespace netfs::p9 {
+
+class Backend : public RequestOps {
+ public:
+  explicit Backend(Client& client) : c_(client) {}
+
+  void prepare_write(Subrequest& sreq) override;
+  void issue_write(Subrequest& sreq) override;
+  void prepare_read(Subrequest& sreq) override;
+  void issue_read(Subrequest& sreq) override;
+  Status set_size(Inode& inode, uint64_t size) override;
+
+ private:
+  // One RPC for the next piece of sreq; `done` bytes already moved by this issue (only a
+  // write_single / read_single issue needs more than one RPC).
+  void write_piece(Subrequest& sreq, size_t done);
+  void read_piece(Subrequest& sreq, size_t done);
+
+  Client& c_;
+};
+
+}  // namespace netfs::p9

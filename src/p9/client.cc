@@ -1,0 +1,545 @@
+// The asynchronous 9P client. The essay is in client.h; these are the invariants the
+// code keeps, each referred to by number where it matters.
+//
+//  1. A call is in exactly one place: waiting_ (no tag), or by_tag_[tag] (queued in
+//     sendq_, or sent). `finished` is set, under mu_, by whoever takes the duty to run its
+//     completion, so the completion runs exactly once.
+//  2. A tag is free only when no reply to it can still arrive: a sent call's tag is freed
+//     by its reply, an abandoned (timed-out or cancelled) call's tag only by the Rflush
+//     that answers our Tflush, and every tag when the connection is dropped.
+//  3. Only the I/O thread touches the socket and the receive buffer; every connection
+//     change bumps gen_, and an I/O handler whose generation is old does nothing.
+//  4. Completions run without mu_ held.
+//  5. Flush calls draw tags from the part of the pool beyond max_inflight, so a Tflush
+//     can always be sent, however many calls are stuck.
+#include "p9/client.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <future>
+
+namespace netfs::p9 {
+
+using Clock = std::chrono::steady_clock;
+
+struct Client::Call {
+  enum class St : uint8_t { kWaiting, kQueued, kSent };
+  uint64_t id = 0;
+  Bytes msg;
+  uint8_t expect = 0;
+  Replay replay = Replay::kResend;
+  Completion done;
+  Clock::time_point deadline;
+  St st = St::kWaiting;
+  uint16_t tag = kNoTag;
+  bool is_flush = false;
+  uint16_t oldtag = kNoTag;  // flush calls: the tag being flushed
+  bool abandoned = false;    // completed early; the tag awaits Rflush (invariant 2)
+  bool finished = false;     // invariant 1
+};
+
+namespace {
+
+SessionConfig session_config(const ClientOptions& o) {
+  SessionConfig c;
+  c.msize = o.msize;
+  c.uname = o.uname;
+  c.aname = o.aname;
+  c.n_uname = o.n_uname;
+  c.timeout = o.connect_timeout;
+  return c;
+}
+
+size_t tag_pool_size(size_t max_inflight) {
+  // Invariant 5: one flush tag per ordinary tag. kNoTag (0xFFFF) is never handed out.
+  return std::min<size_t>(2 * std::max<size_t>(max_inflight, 1), kNoTag);
+}
+
+}  // namespace
+
+Client::Client(ClientOptions options)
+    : opts_(std::move(options)), work_(asio::make_work_guard(io_)), sweep_timer_(io_) {
+  size_t pool = tag_pool_size(opts_.max_inflight);
+  by_tag_.resize(pool);
+  for (size_t t = pool; t-- > 0;) free_tags_.push_back(static_cast<uint16_t>(t));
+}
+
+Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
+  std::unique_ptr<Client> c(new Client(std::move(options)));
+  auto fd = connect_endpoint(c->opts_.endpoint, c->opts_.connect_timeout);
+  if (!fd.ok()) return fd.error();
+  auto s = setup_session(*fd, session_config(c->opts_), c->fids_);
+  if (!s.ok()) {
+    ::close(*fd);
+    return s.error();
+  }
+  // No other thread runs yet: install directly, then start the threads.
+  c->install(*fd, s->msize);
+  if (!c->connected()) return make_error(EIO, "9P: could not adopt the connected socket");
+  Client* self = c.get();
+  self->arm_sweep();
+  self->io_thread_ = std::thread([self] { self->io_.run(); });
+  self->reconnect_thread_ = std::thread([self] { self->reconnect_loop(); });
+  return c;
+}
+
+Client::~Client() {
+  std::vector<Failure> fail;
+  {
+    std::lock_guard lk(mu_);
+    state_ = State::kClosed;
+    gen_++;
+    auto shut = make_error(ESHUTDOWN, "9P: client closed");
+    for (auto& c : waiting_) {
+      c->finished = true;
+      fail.push_back({c, shut});
+    }
+    waiting_.clear();
+    for (auto& c : by_tag_) {
+      if (c && !c->finished && !c->is_flush) {
+        c->finished = true;
+        fail.push_back({c, shut});
+      }
+      c.reset();
+    }
+    sendq_.clear();
+    cv_.notify_all();
+  }
+  complete(fail);
+  if (reconnect_thread_.joinable()) reconnect_thread_.join();
+  asio::post(io_, [this] {
+    asio::error_code ec;
+    if (sock_) sock_->close(ec);
+    sweep_timer_.cancel();
+  });
+  work_.reset();
+  if (io_thread_.joinable()) io_thread_.join();
+}
+
+bool Client::connected() const {
+  std::lock_guard lk(mu_);
+  return state_ == State::kUp;
+}
+
+// ---------------------------------------------------------------- submitting
+
+uint64_t Client::call(Bytes msg, MsgType expect, Replay replay, Completion done) {
+  auto c = std::make_shared<Call>();
+  c->msg = std::move(msg);
+  c->expect = static_cast<uint8_t>(expect);
+  c->replay = replay;
+  c->done = std::move(done);
+  c->deadline = Clock::now() + opts_.rpc_timeout;
+  std::vector<Failure> fail;
+  uint64_t id;
+  {
+    std::lock_guard lk(mu_);
+    id = c->id = next_id_++;
+    if (state_ == State::kClosed || c->msg.size() < kHeaderSize) {
+      c->finished = true;
+      fail.push_back({c, state_ == State::kClosed ? make_error(ESHUTDOWN, "9P: client closed")
+                                                  : make_error(EINVAL, "9P: not a message")});
+    } else {
+      waiting_.push_back(c);
+      pump_locked();
+    }
+  }
+  complete(fail);
+  return id;
+}
+
+Result<Bytes> Client::call_sync(Bytes msg, MsgType expect, Replay replay) {
+  std::promise<Result<Bytes>> p;
+  auto fut = p.get_future();
+  call(std::move(msg), expect, replay, [&p](Result<Reply> r) {
+    if (r.ok())
+      p.set_value(Bytes(r->body.begin(), r->body.end()));
+    else
+      p.set_value(r.error());
+  });
+  return fut.get();
+}
+
+void Client::pump_locked() {
+  if (state_ != State::kUp) return;
+  uint32_t ms = msize_.load(std::memory_order_relaxed);
+  while (!waiting_.empty() && inflight_ < opts_.max_inflight && !free_tags_.empty()) {
+    CallPtr c = std::move(waiting_.front());
+    waiting_.pop_front();
+    if (c->msg.size() > ms) {
+      // Sized for a larger msize that a reconnect no longer grants. The data path (kFail)
+      // gets a retryable error, so the engine re-prepares the subrequest with new limits.
+      c->finished = true;
+      Error e = c->replay == Replay::kFail ? make_error(ECONNRESET, "9P: msize shrank on reconnect")
+                                           : make_error(EMSGSIZE, "9P: message larger than msize");
+      // Completing under the lock is not allowed (invariant 4): hand it to the I/O thread.
+      asio::post(io_, [c, e] { c->done(e); });
+      continue;
+    }
+    uint16_t tag = free_tags_.back();
+    free_tags_.pop_back();
+    c->tag = tag;
+    set_message_tag(c->msg, tag);
+    c->st = Call::St::kQueued;
+    by_tag_[tag] = c;
+    inflight_++;
+    sendq_.push_back(std::move(c));
+  }
+  if (!sendq_.empty() && !writing_) {
+    writing_ = true;
+    asio::post(io_, [this, g = gen_] { start_write(g); });
+  }
+}
+
+void Client::release_tag_locked(uint16_t tag) {
+  CallPtr& c = by_tag_[tag];
+  if (!c) return;
+  if (!c->is_flush) inflight_--;
+  c.reset();
+  free_tags_.push_back(tag);
+}
+
+// ---------------------------------------------------------------- cancel and timeout
+
+void Client::abandon_locked(const CallPtr& c, const Error& e, std::vector<Failure>& fail) {
+  c->finished = true;
+  fail.push_back({c, e});
+  switch (c->st) {
+    case Call::St::kWaiting:
+      waiting_.erase(std::find(waiting_.begin(), waiting_.end(), c));
+      return;
+    case Call::St::kQueued:
+      // Never written: the tag can go back at once.
+      sendq_.erase(std::find(sendq_.begin(), sendq_.end(), c));
+      release_tag_locked(c->tag);
+      return;
+    case Call::St::kSent:
+      break;
+  }
+  c->abandoned = true;
+  auto f = std::make_shared<Call>();
+  f->is_flush = true;
+  f->oldtag = c->tag;
+  f->msg = encode(msg::Tflush{c->tag}).value();  // cannot fail: one integer
+  f->expect = static_cast<uint8_t>(MsgType::kRflush);
+  f->deadline = Clock::now() + opts_.rpc_timeout;
+  f->finished = true;  // nobody waits for a flush
+  // Invariant 5 guarantees a free tag.
+  uint16_t tag = free_tags_.back();
+  free_tags_.pop_back();
+  f->tag = tag;
+  set_message_tag(f->msg, tag);
+  f->st = Call::St::kQueued;
+  by_tag_[tag] = f;
+  sendq_.push_back(f);
+  stats_.bump(stats_.flushes);
+  if (!writing_) {
+    writing_ = true;
+    asio::post(io_, [this, g = gen_] { start_write(g); });
+  }
+}
+
+bool Client::cancel(uint64_t id) {
+  std::vector<Failure> fail;
+  {
+    std::lock_guard lk(mu_);
+    CallPtr found;
+    for (auto& c : waiting_)
+      if (c->id == id) found = c;
+    for (auto& c : by_tag_)
+      if (c && c->id == id && !c->is_flush && !c->finished) found = c;
+    if (!found || found->finished) return false;
+    stats_.bump(stats_.cancels);
+    abandon_locked(found, make_error(ECANCELED, "9P: call cancelled"), fail);
+  }
+  complete(fail);
+  return true;
+}
+
+void Client::arm_sweep() {
+  auto tick = std::clamp<std::chrono::milliseconds>(opts_.rpc_timeout / 8, std::chrono::milliseconds(5),
+                                                    std::chrono::milliseconds(100));
+  sweep_timer_.expires_after(tick);
+  sweep_timer_.async_wait([this](const asio::error_code& ec) {
+    if (!ec) sweep();
+  });
+}
+
+void Client::sweep() {
+  auto now = Clock::now();
+  std::vector<Failure> fail;
+  bool kill = false;
+  uint64_t g;
+  {
+    std::lock_guard lk(mu_);
+    if (state_ == State::kClosed) return;
+    std::vector<CallPtr> late;
+    for (auto& c : waiting_)
+      if (c->deadline < now) late.push_back(c);
+    for (auto& c : by_tag_) {
+      if (!c || c->deadline >= now) continue;
+      if (c->is_flush && c->st == Call::St::kSent)
+        kill = true;  // the server answers neither the call nor its flush: it is gone
+      else if (!c->is_flush && !c->abandoned)
+        late.push_back(c);
+    }
+    for (auto& c : late) {
+      stats_.bump(stats_.timeouts);
+      abandon_locked(c, make_error(ETIMEDOUT, "9P: no reply within the RPC timeout"), fail);
+    }
+    g = gen_;
+  }
+  complete(fail);
+  if (kill) connection_lost(g, ETIMEDOUT, "Tflush unanswered");
+  arm_sweep();
+}
+
+// ---------------------------------------------------------------- the I/O thread
+
+void Client::install(int fd, uint32_t msize) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  int family = getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0 ? ss.ss_family : AF_INET;
+  asio::generic::stream_protocol proto(family, family == AF_UNIX ? 0 : IPPROTO_TCP);
+  auto s = std::make_unique<asio::generic::stream_protocol::socket>(io_);
+  asio::error_code ec;
+  s->assign(proto, fd, ec);
+  uint64_t g;
+  {
+    std::lock_guard lk(mu_);
+    gen_++;
+    if (ec || state_ == State::kClosed) {
+      ::close(fd);
+      cv_.notify_all();  // the reconnect thread tries again (or stops)
+      return;
+    }
+    if (sock_) {
+      asio::error_code ignored;
+      sock_->close(ignored);
+    }
+    sock_ = std::move(s);
+    rbuf_.resize(std::max<size_t>(2 * size_t(msize), 256 * 1024));
+    rlen_ = 0;
+    msize_.store(msize, std::memory_order_release);
+    state_ = State::kUp;
+    writing_ = false;
+    if (ever_up_) {
+      reconnects_++;
+      stats_.bump(stats_.reconnects);
+      if (opts_.engine_stats) opts_.engine_stats->client_reconnects.fetch_add(1, std::memory_order_relaxed);
+    }
+    ever_up_ = true;
+    g = gen_;
+    cv_.notify_all();
+    pump_locked();
+  }
+  start_read(g);
+}
+
+void Client::start_write(uint64_t g) {
+  struct Batch {
+    std::vector<CallPtr> calls;  // keep the bytes alive until the write ends
+    std::vector<asio::const_buffer> bufs;
+  };
+  auto b = std::make_shared<Batch>();
+  {
+    std::lock_guard lk(mu_);
+    if (g != gen_) return;  // invariant 3
+    if (sendq_.empty()) {
+      writing_ = false;
+      return;
+    }
+    b->calls.assign(sendq_.begin(), sendq_.end());
+    sendq_.clear();
+    for (auto& c : b->calls) c->st = Call::St::kSent;
+  }
+  size_t bytes = 0;
+  for (auto& c : b->calls) {
+    b->bufs.push_back(asio::buffer(c->msg));
+    bytes += c->msg.size();
+  }
+  stats_.bump(stats_.bytes_sent, bytes);
+  asio::async_write(*sock_, b->bufs, [this, g, b](const asio::error_code& ec, size_t) {
+    if (ec) return connection_lost(g, ec.value(), "write failed");
+    start_write(g);  // what queued meanwhile, or clear writing_
+  });
+}
+
+void Client::start_read(uint64_t g) {
+  sock_->async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                         [this, g](const asio::error_code& ec, size_t n) { on_read(g, ec, n); });
+}
+
+void Client::on_read(uint64_t g, const asio::error_code& ec, size_t n) {
+  {
+    std::lock_guard lk(mu_);
+    if (g != gen_) return;  // invariant 3
+  }
+  if (ec) return connection_lost(g, ec == asio::error::eof ? ECONNRESET : ec.value(), "read failed");
+  rlen_ += n;
+  stats_.bump(stats_.bytes_received, n);
+  const uint32_t ms = msize_.load(std::memory_order_acquire);
+  size_t off = 0;
+  while (rlen_ - off >= 4) {
+    WireReader r(ByteSpan(rbuf_.data() + off, 4));
+    uint32_t size = r.u32();
+    if (size < kHeaderSize || size > ms) {
+      stats_.bump(stats_.protocol_errors);
+      return connection_lost(g, EPROTO, "reply size outside [7, msize]");
+    }
+    if (rlen_ - off < size) break;
+    if (!dispatch(ByteSpan(rbuf_.data() + off, size))) {
+      stats_.bump(stats_.protocol_errors);
+      return connection_lost(g, EPROTO, "reply to a tag with no call");
+    }
+    off += size;
+    // A completion may have dropped the connection (test hook) : stop using this buffer.
+    std::lock_guard lk(mu_);
+    if (g != gen_) return;
+  }
+  std::memmove(rbuf_.data(), rbuf_.data() + off, rlen_ - off);
+  rlen_ -= off;
+  start_read(g);
+}
+
+bool Client::dispatch(ByteSpan frame) {
+  auto f = parse_frame(frame, msize_.load(std::memory_order_relaxed));
+  if (!f.ok()) return false;
+  CallPtr c;
+  {
+    std::lock_guard lk(mu_);
+    if (f->tag >= by_tag_.size()) return false;
+    c = by_tag_[f->tag];
+    if (!c || c->st != Call::St::kSent) return false;
+    if (c->is_flush) {
+      // Rflush (or, from a confused server, anything): both tags are free now (invariant 2).
+      CallPtr& old = by_tag_[c->oldtag];
+      if (old && old->abandoned) release_tag_locked(c->oldtag);
+      release_tag_locked(f->tag);
+      pump_locked();
+      return true;
+    }
+    if (c->abandoned) return true;  // the reply beat our Tflush; its tag waits for Rflush
+    release_tag_locked(f->tag);
+    c->finished = true;
+    pump_locked();
+  }
+  stats_.bump(stats_.rpcs);
+  if (f->type == static_cast<uint8_t>(MsgType::kRlerror)) {
+    auto e = decode<msg::Rlerror>(f->body);
+    if (!e.ok() || e->ecode == 0 || e->ecode > 4095) {
+      stats_.bump(stats_.protocol_errors);
+      c->done(make_error(EPROTO, "9P: malformed Rlerror"));
+    } else {
+      stats_.bump(stats_.errors);
+      c->done(make_error(static_cast<int>(e->ecode), "9P: server error"));
+    }
+  } else if (f->type != c->expect) {
+    stats_.bump(stats_.protocol_errors);
+    c->done(make_error(EPROTO, "9P: reply of an unexpected type"));
+  } else {
+    c->done(Reply{f->type, f->body});
+  }
+  return true;
+}
+
+void Client::connection_lost(uint64_t g, int err, const char* why) {
+  std::vector<Failure> fail;
+  {
+    std::lock_guard lk(mu_);
+    if (g != gen_ || state_ != State::kUp) return;
+    state_ = State::kDown;
+    gen_++;
+    writing_ = false;
+    asio::error_code ignored;
+    sock_->close(ignored);
+    rlen_ = 0;
+    std::vector<CallPtr> again;
+    for (auto& c : by_tag_) {
+      if (!c) continue;
+      CallPtr call = std::move(c);
+      c.reset();
+      if (call->is_flush || call->abandoned) continue;
+      if (call->st == Call::St::kQueued || call->replay == Replay::kResend) {
+        if (call->st == Call::St::kSent) stats_.bump(stats_.resent);
+        call->st = Call::St::kWaiting;
+        again.push_back(std::move(call));
+      } else {
+        call->finished = true;
+        stats_.bump(stats_.failed_on_disconnect);
+        fail.push_back({std::move(call), make_error(ECONNRESET, kLostInFlight)});
+      }
+    }
+    free_tags_.clear();
+    for (size_t t = by_tag_.size(); t-- > 0;) free_tags_.push_back(static_cast<uint16_t>(t));
+    inflight_ = 0;
+    sendq_.clear();
+    // Older calls first, ahead of the ones that never got a tag.
+    std::sort(again.begin(), again.end(), [](const CallPtr& a, const CallPtr& b) { return a->id < b->id; });
+    waiting_.insert(waiting_.begin(), again.begin(), again.end());
+    stats_.bump(stats_.disconnects);
+    cv_.notify_all();
+  }
+  (void)err;
+  (void)why;  // the reconnect thread's attempts say the rest; kept for a trace event
+  complete(fail);
+}
+
+void Client::complete(std::vector<Failure>& fail) {
+  for (auto& f : fail) f.call->done(f.error);
+  fail.clear();
+}
+
+// ---------------------------------------------------------------- reconnect
+
+void Client::reconnect_loop() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return state_ != State::kUp; });
+    if (state_ == State::kClosed) return;
+    const uint64_t lost_gen = gen_;
+    auto backoff = opts_.reconnect_backoff;
+    for (;;) {
+      lk.unlock();
+      auto fd = connect_endpoint(opts_.endpoint, opts_.connect_timeout);
+      Result<SessionInfo> s = fd.ok() ? setup_session(*fd, session_config(opts_), fids_) : Result<SessionInfo>(fd.error());
+      if (s.ok()) {
+        stats_.bump(stats_.fids_rebuilt, s->rebuilt);
+        stats_.bump(stats_.fids_stale, s->stale);
+        asio::post(io_, [this, fd = *fd, ms = s->msize] { install(fd, ms); });
+        lk.lock();
+        break;
+      }
+      if (fd.ok()) ::close(*fd);
+      stats_.bump(stats_.reconnect_failures);
+      lk.lock();
+      if (cv_.wait_for(lk, backoff, [&] { return state_ == State::kClosed; })) return;
+      backoff = std::min(backoff * 2, opts_.reconnect_backoff_max);
+    }
+    // install() bumps gen_ whether or not it could adopt the socket.
+    cv_.wait(lk, [&] { return gen_ != lost_gen || state_ == State::kClosed; });
+  }
+}
+
+// ---------------------------------------------------------------- test hooks
+
+void Client::test_drop_connection() {
+  asio::post(io_, [this] {
+    uint64_t g;
+    {
+      std::lock_guard lk(mu_);
+      g = gen_;
+    }
+    connection_lost(g, ECONNRESET, "test_drop_connection");
+  });
+}
+
+bool Client::test_wait_reconnects(uint64_t n, std::chrono::milliseconds limit) {
+  std::unique_lock lk(mu_);
+  return cv_.wait_for(lk, limit, [&] { return reconnects_ >= n && state_ == State::kUp; });
+}
+
+}  // namespace netfs::p9

@@ -1,0 +1,190 @@
+// Client: an asynchronous 9P2000.L client on one connection (TCP or Unix socket), with
+// many RPCs in flight, per-RPC timeouts, Tflush on cancel and timeout, and reconnection.
+//
+// How it works (the invariants are numbered in client.cc):
+//  - call() takes an encoded T-message and a completion. The message waits in a queue
+//    until the connection is up and a tag and an in-flight slot are free, is given a tag
+//    and is written by the I/O thread, many messages per writev.
+//  - The I/O thread (Asio) reads replies in large chunks, matches them to calls by tag,
+//    turns Rlerror into its errno and a reply of the wrong type or shape into EPROTO,
+//    and runs the completion. A frame that cannot be parsed (bad size, unknown tag)
+//    means the byte stream cannot be trusted any further: the connection is dropped.
+//  - A call past its deadline, or cancelled, completes at once with ETIMEDOUT /
+//    ECANCELED; if it was sent, Tflush(oldtag) follows and the old tag is reused only
+//    after Rflush (9P's rule: a late reply to the old tag must not be mistaken for
+//    another call's).
+//  - When the connection drops, calls not yet sent wait for the next connection; sent
+//    calls marked Replay::kResend (idempotent ones) are sent again; sent calls marked
+//    Replay::kFail complete with ECONNRESET, which the engine treats as retryable and the
+//    namespace layer resolves by looking at the server. A reconnect thread connects with
+//    exponential backoff, renegotiates msize, re-attaches and rebuilds every fid
+//    (session_setup.h), then hands the socket to the I/O thread.
+//
+// Threading: call(), cancel() and the accessors are thread-safe. Completions run on the
+// I/O thread and must not block on another RPC (call_sync from a completion deadlocks);
+// they may call call(). Requires for the destructor: no thread is inside call_sync().
+#pragma once
+
+#include <asio.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "netfs/result.h"
+#include "netfs/stats.h"
+#include "p9/client_stats.h"
+#include "p9/codec.h"
+#include "p9/endpoint.h"
+#include "p9/fid_table.h"
+#include "p9/session_setup.h"
+
+namespace netfs::p9 {
+
+struct ClientOptions {
+  Endpoint endpoint;
+  std::string aname;            // the export to attach
+  std::string uname = "root";   // user name for Tattach
+  uint32_t n_uname = kNoUname;  // numeric uid for Tattach (preferred by .L servers)
+  uint32_t msize = 1u << 20;    // asked for (default 1 MiB); the server may grant less
+
+  // Per-RPC limit from call() to reply (default 30 s), including time spent waiting for
+  // a reconnect; past it the call fails with ETIMEDOUT.
+  std::chrono::milliseconds rpc_timeout{30000};
+  // Limit for connecting and for each session-setup RPC (default 5 s).
+  std::chrono::milliseconds connect_timeout{5000};
+  // Reconnect backoff: first wait, doubling to the max (defaults 10 ms, 1 s).
+  std::chrono::milliseconds reconnect_backoff{10};
+  std::chrono::milliseconds reconnect_backoff_max{1000};
+  // RPCs on the wire at once (default 64); later calls queue. Tags are drawn from a pool
+  // a little larger, so that Tflush always finds one.
+  size_t max_inflight = 64;
+
+  // Engine counters to bump as well (client.reconnects); may be null.
+  netfs::Stats* engine_stats = nullptr;
+};
+
+// The context of the ECONNRESET a Replay::kFail call gets when the connection dropped
+// after it was sent: the server may or may not have carried it out.
+inline constexpr const char* kLostInFlight = "9P: connection lost while the call was in flight";
+
+// What happens to a call that was sent when the connection dropped.
+enum class Replay : uint8_t {
+  kResend,  // idempotent: send it again on the new connection
+  kFail,    // complete with ECONNRESET; the caller decides (engine retry, state check)
+};
+
+// A reply as the completion sees it. body views the receive buffer: valid only during
+// the completion.
+struct Reply {
+  uint8_t type = 0;
+  ByteSpan body;
+};
+
+using Completion = std::function<void(Result<Reply>)>;
+
+class Client {
+ public:
+  // Connects, negotiates and attaches. Fails with the connect or setup error; the
+  // background reconnect only starts once a first session was established.
+  static Result<std::unique_ptr<Client>> connect(ClientOptions options);
+  ~Client();  // fails pending calls with ESHUTDOWN, then joins its threads
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Sends msg (an encoded T-message; its tag is overwritten) and runs done with the reply
+  // of type `expect` or an error. Returns an id for cancel().
+  uint64_t call(Bytes msg, MsgType expect, Replay replay, Completion done);
+  // Completes the call with ECANCELED (and flushes it if sent). False if already done.
+  bool cancel(uint64_t id);
+
+  // Blocking helpers. Requires: not called from a completion.
+  Result<Bytes> call_sync(Bytes msg, MsgType expect, Replay replay);
+  template <class R, class T>
+  Result<R> rpc(const T& t, Replay replay = Replay::kResend) {
+    auto m = encode(t);
+    if (!m.ok()) return m.error();
+    auto body = call_sync(std::move(*m), R::kType, replay);
+    if (!body.ok()) return body.error();
+    return decode<R>(*body);
+  }
+
+  // The negotiated msize, and the data one Twrite / Tread / Treaddir can carry with it.
+  uint32_t msize() const { return msize_.load(std::memory_order_acquire); }
+  size_t max_io() const { return msize() - kIoHeaderSize; }
+  size_t max_write() const { return max_io(); }
+  size_t max_read() const { return max_io(); }
+
+  FidTable& fids() { return fids_; }
+  ClientStats& stats() { return stats_; }
+  const ClientOptions& options() const { return opts_; }
+  bool connected() const;
+
+  // Test hooks: drop the connection as a network failure would; wait (bounded) until a
+  // reconnect has completed `n` times in total.
+  void test_drop_connection();
+  bool test_wait_reconnects(uint64_t n, std::chrono::milliseconds limit);
+
+ private:
+  struct Call;
+  using CallPtr = std::shared_ptr<Call>;
+  enum class State : uint8_t { kUp, kDown, kClosed };
+  struct Failure {
+    CallPtr call;
+    Error error;
+  };
+
+  explicit Client(ClientOptions options);
+  void install(int fd, uint32_t msize);  // I/O thread: adopt a set-up socket
+  void pump_locked();                    // assign tags to waiting calls, start writing
+  void start_write(uint64_t gen);
+  void start_read(uint64_t gen);
+  void on_read(uint64_t gen, const asio::error_code& ec, size_t n);
+  bool dispatch(ByteSpan frame);  // false: no call owns this tag (connection is unusable)
+  void connection_lost(uint64_t gen, int err, const char* why);
+  void abandon_locked(const CallPtr& c, const Error& e, std::vector<Failure>& fail);
+  void release_tag_locked(uint16_t tag);
+  void arm_sweep();
+  void sweep();
+  void reconnect_loop();
+  static void complete(std::vector<Failure>& fail);
+
+  const ClientOptions opts_;
+  ClientStats stats_;
+  FidTable fids_;
+  std::atomic<uint32_t> msize_{0};
+
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::unique_ptr<asio::generic::stream_protocol::socket> sock_;  // I/O thread only
+  asio::steady_timer sweep_timer_;
+  Bytes rbuf_;       // I/O thread only
+  size_t rlen_ = 0;  // bytes of rbuf_ holding unparsed data
+
+  mutable std::mutex mu_;  // guards everything below; a leaf lock, never held in a completion
+  std::condition_variable cv_;
+  State state_ = State::kDown;
+  uint64_t gen_ = 0;  // bumped by every connection change; stale I/O handlers compare it
+  uint64_t next_id_ = 1;
+  std::vector<CallPtr> by_tag_;   // calls holding a tag: queued, sent or awaiting Rflush
+  std::vector<uint16_t> free_tags_;
+  size_t inflight_ = 0;           // tags held by ordinary (non-flush) calls
+  std::deque<CallPtr> waiting_;   // calls without a tag
+  std::deque<CallPtr> sendq_;     // tagged, not yet handed to a write
+  bool writing_ = false;
+  uint64_t reconnects_ = 0;
+  bool ever_up_ = false;  // the first install is a connect, later ones are reconnects
+
+  std::thread io_thread_;
+  std::thread reconnect_thread_;
+};
+
+}  // namespace netfs::p9

@@ -1,0 +1,47 @@
+// ClientStats: the 9P client's counters, relaxed atomics in the style of netfs::Stats,
+// kept in the p9 layer (the engine's Stats has only client.reconnects).
+//
+// Threading: any thread bumps; readers see a momentary snapshot.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace netfs::p9 {
+
+#define NETFS_P9_CLIENT_COUNTERS(X)                                                  \
+  X(rpcs)              /* calls completed with a reply (including Rlerror) */       \
+  X(bytes_sent)                                                                     \
+  X(bytes_received)                                                                 \
+  X(errors)            /* replies that were Rlerror */                              \
+  X(protocol_errors)   /* malformed replies (EPROTO) */                             \
+  X(timeouts)          /* calls failed with ETIMEDOUT */                            \
+  X(cancels)           /* calls cancelled by their caller */                        \
+  X(flushes)           /* Tflush sent */                                            \
+  X(disconnects)       /* connections lost */                                       \
+  X(reconnects)        /* sessions re-established after a loss */                   \
+  X(reconnect_failures) /* reconnect attempts that failed (then backed off) */      \
+  X(resent)            /* calls sent again on a new connection */                   \
+  X(failed_on_disconnect) /* sent kFail calls completed with ECONNRESET */          \
+  X(fids_rebuilt)      /* fids walked again after reconnects */                     \
+  X(fids_stale)        /* fids that could not be rebuilt */
+
+struct ClientStats {
+#define NETFS_P9_DECLARE(name) std::atomic<uint64_t> name{0};
+  NETFS_P9_CLIENT_COUNTERS(NETFS_P9_DECLARE)
+#undef NETFS_P9_DECLARE
+
+  void bump(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+  // "p9.rpcs=12 p9.bytes_sent=..." on one line.
+  std::string format() const {
+    std::string s;
+#define NETFS_P9_FORMAT(name) \
+  s += (s.empty() ? "" : " ") + std::string("p9." #name "=") + std::to_string(name.load(std::memory_order_relaxed));
+    NETFS_P9_CLIENT_COUNTERS(NETFS_P9_FORMAT)
+#undef NETFS_P9_FORMAT
+    return s;
+  }
+};
+
+}  // namespace netfs::p9

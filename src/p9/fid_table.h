@@ -1,0 +1,74 @@
+// FidTable: the client's fids and what is needed to rebuild each one on a new
+// connection: its path from the attach root (a list of names), the qid it named, and the
+// flags it was opened with. Fid numbers are chosen by the client and kept across
+// reconnects, so messages that name a fid stay valid after a reconnect re-walks it.
+//
+// Rules (docs/p9.md "Replay"):
+//  - A fid enters the table only after the server confirmed it (Rwalk/Rattach), so a
+//    replayed walk never finds its newfid already taken.
+//  - A rename moves the path of every fid at or below the old name.
+//  - A fid that cannot be rebuilt (its file was removed or replaced, the open failed, an
+//    xattr fid whose server state died with the connection) is marked stale; I/O on it
+//    fails with ESTALE rather than reaching a different file.
+//
+// Threading: every method is thread-safe (one internal mutex, a leaf lock).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "p9/protocol.h"
+
+namespace netfs::p9 {
+
+using Path = std::vector<std::string>;
+
+struct FidInfo {
+  Path path;
+  Qid qid;
+  int64_t open_flags = -1;  // Tlopen flags, -1 when not open
+  bool stale = false;
+  bool rebuildable = true;  // false: xattr fids, which name server-side state
+};
+
+class FidTable {
+ public:
+  // The attach fid; always present once connected.
+  static constexpr uint32_t kRootFid = 0;
+
+  FidTable() = default;
+  FidTable(const FidTable&) = delete;
+  FidTable& operator=(const FidTable&) = delete;
+
+  // A fid number not in use (the lowest freed one first, so numbers stay small).
+  uint32_t alloc();
+  // Returns a number to the pool (after Rclunk, or when its walk failed).
+  void release(uint32_t fid);
+
+  void set(uint32_t fid, FidInfo info);
+  void set_open(uint32_t fid, uint32_t flags, const Qid& qid);
+  void erase(uint32_t fid);
+  std::optional<FidInfo> get(uint32_t fid) const;
+  bool is_stale(uint32_t fid) const;
+  void mark_stale(uint32_t fid);
+  // Every fid at `from` or below it now lives under `to`.
+  void rename(const Path& from, const Path& to);
+  // Fids in number order, for rebuilding after a reconnect.
+  std::vector<std::pair<uint32_t, FidInfo>> snapshot() const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<uint32_t, FidInfo> fids_;
+  std::vector<uint32_t> free_;
+  uint32_t next_ = kRootFid + 1;
+};
+
+// "a/b/../c" style joins: appends names to base, resolving "." and "..".
+Path join_path(const Path& base, const std::vector<std::string>& names);
+
+}  // namespace netfs::p9

@@ -1,0 +1,452 @@
+#include "p9/namespace_ops.h"
+
+#include <fcntl.h>
+
+#include <cstring>
+#include <optional>
+
+namespace netfs::p9 {
+
+namespace {
+
+// The connection dropped with the call sent: it may or may not have been carried out.
+bool lost_in_flight(const Error& e) { return e.errnum == ECONNRESET && e.context == kLostInFlight; }
+
+// A name the server may be asked to create or look up: one path component.
+bool valid_name(std::string_view n) {
+  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string_view::npos &&
+         n.find('\0') == std::string_view::npos && n.size() <= 0xFFFF;
+}
+
+// Sends a namespace-changing message without blind replay. When the connection drops
+// with it in flight, `resolve` looks at the server: it returns the outcome if the change
+// is visible (or impossible), or nullopt to send the message again.
+constexpr int kChangeAttempts = 3;
+template <class R, class T, class Resolve>
+Result<R> change(Client& c, const T& t, Resolve&& resolve) {
+  for (int attempt = 0; attempt < kChangeAttempts; attempt++) {
+    auto r = c.rpc<R>(t, Replay::kFail);
+    if (r.ok() || !lost_in_flight(r.error())) return r;
+    std::optional<Result<R>> decided = resolve();
+    if (decided) return *decided;
+  }
+  return make_error(ECONNRESET, "9P: connection kept dropping during a namespace change");
+}
+
+}  // namespace
+
+Path Namespace::path_of(uint32_t fid) const {
+  auto fi = c_.fids().get(fid);
+  return fi ? fi->path : Path{};
+}
+
+// ---------------------------------------------------------------- fids
+
+Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& names) {
+  auto base = c_.fids().get(from);
+  if (!base) return make_error(EBADF, "9P walk: unknown fid");
+  for (const auto& n : names)
+    if (n.empty() || n.find('/') != std::string::npos) return make_error(EINVAL, "9P walk: bad name");
+  FidTable& ft = c_.fids();
+  uint32_t fid = ft.alloc();
+  Qid qid = base->qid;
+  size_t i = 0;
+  uint32_t src = from;
+  do {
+    size_t n = std::min(kMaxWalkElems, names.size() - i);
+    msg::Twalk w{src, fid, {}};
+    w.names.v.assign(names.begin() + static_cast<ptrdiff_t>(i), names.begin() + static_cast<ptrdiff_t>(i + n));
+    auto r = c_.rpc<msg::Rwalk>(w);
+    bool made = src == fid;  // after the first chunk, fid exists on the server
+    if (r.ok() && r->qids.v.size() > n) r = make_error(EPROTO, "9P walk: more qids than names");
+    if (r.ok() && r->qids.v.size() < n) r = make_error(ENOENT, "9P walk: name not found");
+    if (!r.ok()) {
+      if (made) (void)c_.rpc<msg::Rclunk>(msg::Tclunk{fid});
+      ft.release(fid);
+      return r.error();
+    }
+    if (n) qid = r->qids.v.back();
+    src = fid;
+    i += n;
+  } while (i < names.size());
+  ft.set(fid, FidInfo{join_path(base->path, names), qid, -1, false, true});
+  return Entry{fid, qid};
+}
+
+Status Namespace::clunk(uint32_t fid) {
+  if (fid == root()) return make_error(EINVAL, "9P: the root fid stays");
+  auto r = c_.rpc<msg::Rclunk>(msg::Tclunk{fid});
+  // 9P: the fid is gone after Tclunk whatever the reply says.
+  c_.fids().release(fid);
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+Result<Opened> Namespace::open(uint32_t fid, uint32_t flags) {
+  if (c_.fids().is_stale(fid)) return make_error(ESTALE, "9P: fid lost in a reconnect");
+  auto r = c_.rpc<msg::Rlopen>(msg::Tlopen{fid, flags});
+  if (!r.ok()) return r.error();
+  c_.fids().set_open(fid, flags, r->qid);
+  return Opened{r->qid, r->iounit};
+}
+
+// ---------------------------------------------------------------- attributes
+
+Result<Attr> Namespace::getattr(uint32_t fid, uint64_t mask) {
+  auto r = c_.rpc<msg::Rgetattr>(msg::Tgetattr{fid, mask});
+  if (!r.ok()) return r.error();
+  return r->attr;
+}
+
+Status Namespace::setattr(uint32_t fid, const SetAttr& attr) {
+  // Idempotent: the same values set twice leave the same state.
+  auto r = c_.rpc<msg::Rsetattr>(msg::Tsetattr{fid, attr});
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+Result<StatFs> Namespace::statfs(uint32_t fid) {
+  auto r = c_.rpc<msg::Rstatfs>(msg::Tstatfs{fid});
+  if (!r.ok()) return r.error();
+  return r->st;
+}
+
+Status Namespace::fsync(uint32_t fid, bool datasync) {
+  auto r = c_.rpc<msg::Rfsync>(msg::Tfsync{fid, datasync ? 1u : 0u});
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+Result<std::string> Namespace::readlink(uint32_t fid) {
+  auto r = c_.rpc<msg::Rreadlink>(msg::Treadlink{fid});
+  if (!r.ok()) return r.error();
+  return r->target;
+}
+
+// ---------------------------------------------------------------- namespace changes
+
+Result<Qid> Namespace::probe(uint32_t dir, std::string_view name) {
+  auto e = lookup(dir, name);
+  if (!e.ok()) return e.error();
+  (void)clunk(e->fid);
+  return e->qid;
+}
+
+Result<Created> Namespace::create(uint32_t dir, std::string_view name, uint32_t flags, uint32_t mode, uint32_t gid) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P create: bad name");
+  // Tlcreate turns its fid into the new file, so it works on a clone of dir.
+  auto clone = walk(dir, {});
+  if (!clone.ok()) return clone.error();
+  uint32_t fid = clone->fid;
+  std::string n(name);
+  std::optional<Created> found;
+  auto r = change<msg::Rlcreate>(c_, msg::Tlcreate{fid, n, flags, mode, gid}, [&]() -> std::optional<Result<msg::Rlcreate>> {
+    auto q = probe(dir, name);
+    if (!q.ok() && q.errnum() == ENOENT) return std::nullopt;  // it did not happen: create again
+    if (!q.ok()) return q.error();
+    // The file is there: ours (or one that won a race, as O_CREAT without O_EXCL allows).
+    // Open it by name; O_TRUNC is kept: on a file we just created it changes nothing.
+    auto e = lookup(dir, name);
+    if (!e.ok()) return e.error();
+    auto o = open(e->fid, flags & ~uint32_t(O_CREAT | O_EXCL));
+    if (!o.ok()) {
+      (void)clunk(e->fid);
+      return o.error();
+    }
+    found = Created{e->fid, o->qid, o->iounit};
+    return msg::Rlcreate{o->qid, o->iounit};
+  });
+  if (found) {
+    (void)clunk(fid);
+    return *found;
+  }
+  if (!r.ok()) {
+    (void)clunk(fid);
+    return r.error();
+  }
+  Path p = path_of(dir);
+  p.push_back(n);
+  c_.fids().set(fid, FidInfo{std::move(p), r->qid, static_cast<int64_t>(flags), false, true});
+  return Created{fid, r->qid, r->iounit};
+}
+
+Result<Qid> Namespace::mkdir(uint32_t dir, std::string_view name, uint32_t mode, uint32_t gid) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P mkdir: bad name");
+  auto r = change<msg::Rmkdir>(c_, msg::Tmkdir{dir, std::string(name), mode, gid},
+                               [&]() -> std::optional<Result<msg::Rmkdir>> {
+                                 auto q = probe(dir, name);
+                                 if (!q.ok() && q.errnum() == ENOENT) return std::nullopt;
+                                 if (!q.ok()) return q.error();
+                                 if (!(q->type & qid_type::kDir)) return make_error(EEXIST, "9P mkdir");
+                                 return msg::Rmkdir{*q};
+                               });
+  if (!r.ok()) return r.error();
+  return r->qid;
+}
+
+Result<Qid> Namespace::symlink(uint32_t dir, std::string_view name, std::string_view target, uint32_t gid) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P symlink: bad name");
+  auto r = change<msg::Rsymlink>(c_, msg::Tsymlink{dir, std::string(name), std::string(target), gid},
+                                 [&]() -> std::optional<Result<msg::Rsymlink>> {
+                                   auto e = lookup(dir, name);
+                                   if (!e.ok() && e.errnum() == ENOENT) return std::nullopt;
+                                   if (!e.ok()) return e.error();
+                                   auto t = readlink(e->fid);
+                                   (void)clunk(e->fid);
+                                   // Only a link to our target is the one we made.
+                                   if (!t.ok() || *t != target) return make_error(EEXIST, "9P symlink");
+                                   return msg::Rsymlink{e->qid};
+                                 });
+  if (!r.ok()) return r.error();
+  return r->qid;
+}
+
+Result<Qid> Namespace::mknod(uint32_t dir, std::string_view name, uint32_t mode, uint32_t major, uint32_t minor,
+                             uint32_t gid) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P mknod: bad name");
+  auto r = change<msg::Rmknod>(c_, msg::Tmknod{dir, std::string(name), mode, major, minor, gid},
+                               [&]() -> std::optional<Result<msg::Rmknod>> {
+                                 auto q = probe(dir, name);
+                                 if (!q.ok() && q.errnum() == ENOENT) return std::nullopt;
+                                 if (!q.ok()) return q.error();
+                                 return msg::Rmknod{*q};
+                               });
+  if (!r.ok()) return r.error();
+  return r->qid;
+}
+
+Status Namespace::link(uint32_t dir, uint32_t target, std::string_view name) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P link: bad name");
+  auto ti = c_.fids().get(target);
+  if (!ti) return make_error(EBADF, "9P link: unknown fid");
+  auto r = change<msg::Rlink>(c_, msg::Tlink{dir, target, std::string(name)}, [&]() -> std::optional<Result<msg::Rlink>> {
+    auto q = probe(dir, name);
+    if (!q.ok() && q.errnum() == ENOENT) return std::nullopt;
+    if (!q.ok()) return q.error();
+    // The name is ours exactly when it names the target file.
+    if (q->path != ti->qid.path) return make_error(EEXIST, "9P link");
+    return msg::Rlink{};
+  });
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+Status Namespace::unlink(uint32_t dir, std::string_view name) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P unlink: bad name");
+  auto r = change<msg::Runlinkat>(c_, msg::Tunlinkat{dir, std::string(name), 0},
+                                  [&]() -> std::optional<Result<msg::Runlinkat>> {
+                                    auto q = probe(dir, name);
+                                    if (q.ok()) return std::nullopt;  // still there: unlink again
+                                    if (q.errnum() == ENOENT) return msg::Runlinkat{};
+                                    return q.error();
+                                  });
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+Status Namespace::rmdir(uint32_t dir, std::string_view name) {
+  if (!valid_name(name)) return make_error(EINVAL, "9P rmdir: bad name");
+  auto r = change<msg::Runlinkat>(c_, msg::Tunlinkat{dir, std::string(name), kAtRemoveDir},
+                                  [&]() -> std::optional<Result<msg::Runlinkat>> {
+                                    auto q = probe(dir, name);
+                                    if (q.ok()) return std::nullopt;
+                                    if (q.errnum() == ENOENT) return msg::Runlinkat{};
+                                    return q.error();
+                                  });
+  if (!r.ok()) return r.error();
+  return ok_status();
+}
+
+Status Namespace::rename(uint32_t olddir, std::string_view oldname, uint32_t newdir, std::string_view newname) {
+  if (!valid_name(oldname) || !valid_name(newname)) return make_error(EINVAL, "9P rename: bad name");
+  // The source's identity, so that after a lost reply "the new name is our file" can be told.
+  auto src = probe(olddir, oldname);
+  if (!src.ok()) return src.error();
+  auto r = change<msg::Rrenameat>(
+      c_, msg::Trenameat{olddir, std::string(oldname), newdir, std::string(newname)},
+      [&]() -> std::optional<Result<msg::Rrenameat>> {
+        auto now_old = probe(olddir, oldname);
+        auto now_new = probe(newdir, newname);
+        if (now_new.ok() && now_new->path == src->path && !(now_old.ok() && now_old->path == src->path))
+          return msg::Rrenameat{};
+        if (now_old.ok() && now_old->path == src->path) return std::nullopt;  // not done yet
+        return make_error(ENOENT, "9P rename: source vanished");
+      });
+  if (!r.ok()) return r.error();
+  Path from = path_of(olddir), to = path_of(newdir);
+  from.emplace_back(oldname);
+  to.emplace_back(newname);
+  c_.fids().rename(from, to);
+  return ok_status();
+}
+
+// ---------------------------------------------------------------- directories
+
+Result<std::vector<Dirent>> Namespace::readdir(uint32_t fid, uint64_t offset, uint32_t count) {
+  uint32_t max = static_cast<uint32_t>(c_.max_io());
+  if (count == 0 || count > max) count = max;
+  auto r = c_.rpc<msg::Rreaddir>(msg::Treaddir{fid, offset, count});
+  if (!r.ok()) return r.error();
+  size_t bytes = 0;
+  for (const auto& e : r->entries.v) bytes += kQidSize + 8 + 1 + 2 + e.name.size();
+  if (bytes > count) return make_error(EPROTO, "9P readdir: more bytes than asked for");
+  return std::move(r->entries.v);
+}
+
+Result<std::vector<Dirent>> Namespace::readdir_all(uint32_t dir) {
+  auto e = walk(dir, {});
+  if (!e.ok()) return e.error();
+  std::vector<Dirent> all;
+  auto o = open(e->fid, O_RDONLY | O_DIRECTORY);
+  Status st = o.ok() ? ok_status() : Status(o.error());
+  uint64_t off = 0;
+  while (st.ok()) {
+    auto part = readdir(e->fid, off);
+    if (!part.ok()) {
+      st = part.error();
+      break;
+    }
+    if (part->empty()) break;
+    off = part->back().offset;
+    for (auto& d : *part) all.push_back(std::move(d));
+  }
+  (void)clunk(e->fid);
+  if (!st.ok()) return st.error();
+  return all;
+}
+
+// ---------------------------------------------------------------- xattrs
+
+Result<Bytes> Namespace::read_xattr_fid(uint32_t fid, uint64_t size) {
+  // Linux caps a value at 64 KiB; a server claiming far more is not believed.
+  if (size > (1u << 24)) return make_error(E2BIG, "9P xattr: value too large");
+  Bytes v(size);
+  size_t got = 0;
+  while (got < size) {
+    auto n = read(fid, got, v.data() + got, size - got);
+    if (!n.ok()) return n.error();
+    if (*n == 0) break;
+    got += *n;
+  }
+  v.resize(got);
+  return v;
+}
+
+Result<Bytes> Namespace::getxattr(uint32_t fid, std::string_view name) {
+  for (int attempt = 0;; attempt++) {
+    uint32_t xf = c_.fids().alloc();
+    auto w = c_.rpc<msg::Rxattrwalk>(msg::Txattrwalk{fid, xf, std::string(name)}, Replay::kFail);
+    if (!w.ok()) {
+      c_.fids().release(xf);
+      if (lost_in_flight(w.error()) && attempt == 0) continue;
+      return w.error();
+    }
+    // An xattr fid names server state that a reconnect cannot rebuild.
+    c_.fids().set(xf, FidInfo{{}, {}, -1, false, false});
+    auto v = read_xattr_fid(xf, w->size);
+    (void)clunk(xf);
+    return v;
+  }
+}
+
+Result<std::vector<std::string>> Namespace::listxattr(uint32_t fid) {
+  auto v = getxattr(fid, "");
+  if (!v.ok()) return v.error();
+  std::vector<std::string> names;
+  std::string cur;
+  for (std::byte b : *v) {
+    if (b == std::byte{0}) {
+      if (!cur.empty()) names.push_back(std::move(cur));
+      cur.clear();
+    } else {
+      cur.push_back(static_cast<char>(b));
+    }
+  }
+  if (!cur.empty()) names.push_back(std::move(cur));
+  return names;
+}
+
+Status Namespace::setxattr(uint32_t fid, std::string_view name, ByteSpan value, uint32_t flags) {
+  for (int attempt = 0;; attempt++) {
+    auto xf = walk(fid, {});
+    if (!xf.ok()) return xf.error();
+    c_.fids().set(xf->fid, FidInfo{{}, {}, -1, false, false});
+    auto r = c_.rpc<msg::Rxattrcreate>(msg::Txattrcreate{xf->fid, std::string(name), value.size(), flags}, Replay::kFail);
+    Status st = r.ok() ? ok_status() : Status(r.error());
+    if (st.ok() && !value.empty()) {
+      auto n = write(xf->fid, 0, value.data(), value.size());
+      if (!n.ok()) st = n.error();
+    }
+    // The value is set when the fid is clunked: its reply is the outcome.
+    auto c = c_.rpc<msg::Rclunk>(msg::Tclunk{xf->fid}, Replay::kFail);
+    c_.fids().release(xf->fid);
+    if (st.ok() && !c.ok()) st = c.error();
+    // Setting a value is idempotent: on a lost connection, set it again once.
+    if (!st.ok() && lost_in_flight(st.error()) && attempt == 0) continue;
+    return st;
+  }
+}
+
+Status Namespace::removexattr(uint32_t fid, std::string_view name) {
+  // 9P2000.L has no Tremovexattr: Linux sends an xattrcreate of size 0, which the server
+  // turns into a removal when the fid is clunked.
+  return setxattr(fid, name, {}, 0);
+}
+
+// ---------------------------------------------------------------- locks
+
+Result<uint8_t> Namespace::lock(uint32_t fid, const Lock& l, uint32_t flags) {
+  msg::Tlock t{fid, l.type, flags, l.start, l.length, l.proc_id, l.client_id};
+  auto r = c_.rpc<msg::Rlock>(t, Replay::kFail);
+  // Locks of a lost session died with it, so asking again on the new one is the answer.
+  if (!r.ok() && lost_in_flight(r.error())) r = c_.rpc<msg::Rlock>(t, Replay::kFail);
+  if (!r.ok()) return r.error();
+  return r->status;
+}
+
+Result<Lock> Namespace::getlock(uint32_t fid, const Lock& l) {
+  auto r = c_.rpc<msg::Rgetlock>(msg::Tgetlock{fid, l.type, l.start, l.length, l.proc_id, l.client_id});
+  if (!r.ok()) return r.error();
+  return Lock{r->type, r->start, r->length, r->proc_id, r->client_id};
+}
+
+// ---------------------------------------------------------------- data
+
+Result<size_t> Namespace::read(uint32_t fid, uint64_t offset, void* buf, size_t n) {
+  if (c_.fids().is_stale(fid)) return make_error(ESTALE, "9P: fid lost in a reconnect");
+  auto* p = static_cast<std::byte*>(buf);
+  size_t done = 0;
+  while (done < n) {
+    uint32_t want = static_cast<uint32_t>(std::min(n - done, c_.max_read()));
+    auto m = encode(msg::Tread{fid, offset + done, want});
+    auto body = c_.call_sync(std::move(*m), MsgType::kRread, Replay::kResend);
+    if (!body.ok()) return done ? Result<size_t>(done) : body.error();
+    auto r = decode<msg::Rread>(*body);
+    if (!r.ok()) return r.error();
+    if (r->data.v.size() > want) return make_error(EPROTO, "9P read: more data than asked for");
+    std::memcpy(p + done, r->data.v.data(), r->data.v.size());
+    done += r->data.v.size();
+    if (r->data.v.empty()) break;  // end of file
+  }
+  return done;
+}
+
+Result<size_t> Namespace::write(uint32_t fid, uint64_t offset, const void* buf, size_t n) {
+  if (c_.fids().is_stale(fid)) return make_error(ESTALE, "9P: fid lost in a reconnect");
+  const auto* p = static_cast<const std::byte*>(buf);
+  size_t done = 0;
+  while (done < n) {
+    uint32_t want = static_cast<uint32_t>(std::min(n - done, c_.max_write()));
+    Bytes m = encode_twrite(fid, offset + done, want, [&](std::byte* dst) { std::memcpy(dst, p + done, want); });
+    auto body = c_.call_sync(std::move(m), MsgType::kRwrite, Replay::kResend);
+    if (!body.ok()) return done ? Result<size_t>(done) : body.error();
+    auto r = decode<msg::Rwrite>(*body);
+    if (!r.ok()) return r.error();
+    if (r->count > want) return make_error(EPROTO, "9P write: server claims more than was sent");
+    if (r->count == 0) return done ? Result<size_t>(done) : make_error(EIO, "9P write: server wrote nothing");
+    done += r->count;
+  }
+  return done;
+}
+
+}  // namespace netfs::p9

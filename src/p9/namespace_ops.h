@@ -1,0 +1,107 @@
+// Namespace: the metadata operations a filesystem layer (FUSE) needs from a 9P server,
+// as blocking calls that return Results: lookup/walk, getattr, setattr, create, mkdir,
+// unlink, rmdir, rename, readdir, symlink, readlink, link, mknod, statfs, fsync, xattrs
+// and POSIX locks, plus simple synchronous read and write for tools and tests.
+//
+// Fids: every call that yields a new fid (walk, lookup, create) records it in the
+// client's FidTable with its path, so a reconnect can rebuild it; clunk() forgets it.
+// File identity is the qid: qid.path names the file, qid.version its contents' version.
+//
+// Replay (docs/p9.md): idempotent operations are resent by the client after a reconnect.
+// Operations that change the namespace (create, mkdir, mknod, symlink, link, unlink,
+// rmdir, rename) are not: if the connection drops while one is in flight, it may or may
+// not have happened, so the outcome is decided by looking at the server afterwards (does
+// the name exist now? is it the file we linked?), never by sending it blindly again.
+//
+// Threading: thread-safe; calls block the caller. Requires: not called from a client
+// completion.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "netfs/result.h"
+#include "p9/client.h"
+#include "p9/protocol.h"
+
+namespace netfs::p9 {
+
+struct Entry {
+  uint32_t fid = kNoFid;
+  Qid qid;
+};
+
+struct Opened {
+  Qid qid;
+  uint32_t iounit = 0;  // 0: the server sets no limit beyond msize
+};
+
+struct Created {
+  uint32_t fid = kNoFid;  // open with the flags given
+  Qid qid;
+  uint32_t iounit = 0;
+};
+
+class Namespace {
+ public:
+  explicit Namespace(Client& client) : c_(client) {}
+  Namespace(const Namespace&) = delete;
+  Namespace& operator=(const Namespace&) = delete;
+
+  static constexpr uint32_t root() { return FidTable::kRootFid; }
+
+  // A new fid for `from` walked along names (none: a clone of from). ENOENT if any name
+  // is missing (no fid is left behind).
+  Result<Entry> walk(uint32_t from, const std::vector<std::string>& names);
+  Result<Entry> lookup(uint32_t dir, std::string_view name) { return walk(dir, {std::string(name)}); }
+  Status clunk(uint32_t fid);
+  Result<Opened> open(uint32_t fid, uint32_t flags);
+
+  Result<Attr> getattr(uint32_t fid, uint64_t mask = getattr_mask::kBasic);
+  Status setattr(uint32_t fid, const SetAttr& attr);
+  Result<StatFs> statfs(uint32_t fid);
+  Status fsync(uint32_t fid, bool datasync);
+
+  // Creates and opens a regular file: returns a new fid (dir stays as it was).
+  Result<Created> create(uint32_t dir, std::string_view name, uint32_t flags, uint32_t mode, uint32_t gid = 0);
+  Result<Qid> mkdir(uint32_t dir, std::string_view name, uint32_t mode, uint32_t gid = 0);
+  Result<Qid> symlink(uint32_t dir, std::string_view name, std::string_view target, uint32_t gid = 0);
+  Result<Qid> mknod(uint32_t dir, std::string_view name, uint32_t mode, uint32_t major, uint32_t minor,
+                    uint32_t gid = 0);
+  Status link(uint32_t dir, uint32_t target, std::string_view name);
+  Status unlink(uint32_t dir, std::string_view name);
+  Status rmdir(uint32_t dir, std::string_view name);
+  Status rename(uint32_t olddir, std::string_view oldname, uint32_t newdir, std::string_view newname);
+  Result<std::string> readlink(uint32_t fid);
+
+  // One Treaddir on an open directory fid (count 0: as much as msize allows).
+  Result<std::vector<Dirent>> readdir(uint32_t fid, uint64_t offset, uint32_t count = 0);
+  // Every entry of the directory `dir` (which stays unopened): clone, open, read, clunk.
+  Result<std::vector<Dirent>> readdir_all(uint32_t dir);
+
+  Result<Bytes> getxattr(uint32_t fid, std::string_view name);
+  Result<std::vector<std::string>> listxattr(uint32_t fid);
+  Status setxattr(uint32_t fid, std::string_view name, ByteSpan value, uint32_t flags = 0);
+  Status removexattr(uint32_t fid, std::string_view name);
+
+  // Tlock: the server's status (lock_status::k*). Locks live in the server's session and
+  // are lost if the connection drops; see docs/p9.md.
+  Result<uint8_t> lock(uint32_t fid, const Lock& lock, uint32_t flags = 0);
+  Result<Lock> getlock(uint32_t fid, const Lock& lock);
+
+  // Synchronous data I/O on an open fid, split into msize-sized RPCs (short at EOF).
+  Result<size_t> read(uint32_t fid, uint64_t offset, void* buf, size_t n);
+  Result<size_t> write(uint32_t fid, uint64_t offset, const void* buf, size_t n);
+
+ private:
+  Path path_of(uint32_t fid) const;
+  // Does dir/name exist now? Its qid, or ENOENT (or the error that stopped the check).
+  Result<Qid> probe(uint32_t dir, std::string_view name);
+  Result<Bytes> read_xattr_fid(uint32_t fid, uint64_t size);
+
+  Client& c_;
+};
+
+}  // namespace netfs::p9

@@ -1,0 +1,42 @@
+// Session setup: what happens on a freshly connected socket before the asynchronous
+// client takes it over, both at first connect and after every reconnect: Tversion (msize
+// negotiation), Tattach of the root fid, and the rebuilding of every fid the client had,
+// by walking its remembered path from the root and re-opening it with its flags (minus
+// O_CREAT, O_EXCL and O_TRUNC: a re-open must never truncate or create).
+//
+// It runs one RPC at a time with a blocking, time-limited exchange on the raw socket, so
+// a half-dead server cannot hang a reconnect, and nothing else may use the socket yet.
+//
+// Threading: called by one thread (the connecting caller or the client's reconnect
+// thread); touches the FidTable through its own lock.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "netfs/result.h"
+#include "p9/fid_table.h"
+#include "p9/protocol.h"
+
+namespace netfs::p9 {
+
+struct SessionConfig {
+  uint32_t msize = 1u << 20;  // asked for; the server may grant less
+  std::string uname;
+  std::string aname;
+  uint32_t n_uname = kNoUname;
+  std::chrono::milliseconds timeout{10000};  // per setup RPC
+};
+
+struct SessionInfo {
+  uint32_t msize = 0;    // granted
+  Qid root_qid;
+  size_t rebuilt = 0;    // fids walked (and re-opened) again
+  size_t stale = 0;      // fids that could not be rebuilt
+};
+
+// Requires: fd is a connected, blocking stream socket that nothing else uses.
+Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fids);
+
+}  // namespace netfs::p9

@@ -1,0 +1,55 @@
+// DiodServer: a real diod serving a fresh temporary directory on 127.0.0.1 (a free port
+// per instance) or on a Unix socket, for integration tests. It is started and stopped by
+// PID (never by name), can be killed and restarted on the same address, and is torn
+// down with its directory when the object goes away, also when a test fails.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "p9/endpoint.h"
+
+namespace netfs::testing {
+
+class DiodServer {
+ public:
+  enum class Transport { kTcp, kUnix };
+  explicit DiodServer(Transport t = Transport::kTcp);
+  ~DiodServer();
+  DiodServer(const DiodServer&) = delete;
+  DiodServer& operator=(const DiodServer&) = delete;
+
+  // False (with a message in error()) if diod is missing or did not come up.
+  bool start();
+  // SIGKILL, as a crash would: the connection breaks without any goodbye.
+  void kill_hard();
+  bool restart() {
+    kill_hard();
+    return start();
+  }
+
+  const std::string& dir() const { return dir_; }  // the exported directory
+  p9::Endpoint endpoint() const { return ep_; }
+  uint16_t port() const { return ep_.port; }
+  const std::string& error() const { return error_; }
+  pid_t pid() const { return pid_; }
+
+  // Bytes of a file in the exported directory, read directly.
+  std::vector<std::byte> file(const std::string& rel) const;
+
+ private:
+  bool wait_ready(std::chrono::milliseconds limit);
+
+  Transport transport_;
+  std::string dir_;      // the export
+  std::string workdir_;  // dir_'s parent: also holds the log and the unix socket
+  p9::Endpoint ep_;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+}  // namespace netfs::testing
