@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <atomic>
 #include <cstring>
 #include <optional>
 
@@ -231,48 +232,78 @@ Status Namespace::link(uint32_t dir, uint32_t target, std::string_view name) {
   return ok_status();
 }
 
-Status Namespace::unlink(uint32_t dir, std::string_view name) {
+Status Namespace::remove_name(uint32_t dir, std::string_view name, bool want_dir) {
   if (!valid_name(name)) return make_error(EINVAL, "9P unlink: bad name");
-  auto r = change<msg::Runlinkat>(c_, msg::Tunlinkat{dir, std::string(name), 0},
-                                  [&]() -> std::optional<Result<msg::Runlinkat>> {
-                                    auto q = probe(dir, name);
-                                    if (q.ok()) return std::nullopt;  // still there: unlink again
-                                    if (q.errnum() == ENOENT) return msg::Runlinkat{};
-                                    return q.error();
-                                  });
-  if (!r.ok()) return r.error();
-  return ok_status();
+  auto resolve = [&]() -> std::optional<Result<msg::Runlinkat>> {
+    auto q = probe(dir, name);
+    if (q.ok()) return std::nullopt;  // still there: remove again
+    if (q.errnum() == ENOENT) return msg::Runlinkat{};
+    return q.error();
+  };
+  if (!no_unlinkat_.load(std::memory_order_relaxed)) {
+    auto r = change<msg::Runlinkat>(c_, msg::Tunlinkat{dir, std::string(name), want_dir ? kAtRemoveDir : 0}, resolve);
+    if (r.ok()) return ok_status();
+    if (r.errnum() != EOPNOTSUPP) return r.error();
+    no_unlinkat_.store(true, std::memory_order_relaxed);  // diod 1.0.24 has no Tunlinkat
+  }
+  // Tremove on a fid walked to the name; the server clunks the fid whatever happens.
+  for (int attempt = 0; attempt < kChangeAttempts; attempt++) {
+    auto e = lookup(dir, name);
+    if (!e.ok()) return attempt && e.errnum() == ENOENT ? ok_status() : Status(e.error());
+    bool is_dir = e->qid.type & qid_type::kDir;
+    if (is_dir != want_dir) {
+      (void)clunk(e->fid);
+      return make_error(want_dir ? ENOTDIR : EISDIR, "9P remove");
+    }
+    auto r = c_.rpc<msg::Rremove>(msg::Tremove{e->fid}, Replay::kFail);
+    c_.fids().release(e->fid);
+    if (r.ok()) return ok_status();
+    if (!lost_in_flight(r.error())) return r.error();
+    auto d = resolve();
+    if (d) return d->ok() ? ok_status() : Status(d->error());
+  }
+  return make_error(ECONNRESET, "9P: connection kept dropping during a namespace change");
 }
 
-Status Namespace::rmdir(uint32_t dir, std::string_view name) {
-  if (!valid_name(name)) return make_error(EINVAL, "9P rmdir: bad name");
-  auto r = change<msg::Runlinkat>(c_, msg::Tunlinkat{dir, std::string(name), kAtRemoveDir},
-                                  [&]() -> std::optional<Result<msg::Runlinkat>> {
-                                    auto q = probe(dir, name);
-                                    if (q.ok()) return std::nullopt;
-                                    if (q.errnum() == ENOENT) return msg::Runlinkat{};
-                                    return q.error();
-                                  });
-  if (!r.ok()) return r.error();
-  return ok_status();
-}
+Status Namespace::unlink(uint32_t dir, std::string_view name) { return remove_name(dir, name, false); }
+
+Status Namespace::rmdir(uint32_t dir, std::string_view name) { return remove_name(dir, name, true); }
 
 Status Namespace::rename(uint32_t olddir, std::string_view oldname, uint32_t newdir, std::string_view newname) {
   if (!valid_name(oldname) || !valid_name(newname)) return make_error(EINVAL, "9P rename: bad name");
   // The source's identity, so that after a lost reply "the new name is our file" can be told.
   auto src = probe(olddir, oldname);
   if (!src.ok()) return src.error();
-  auto r = change<msg::Rrenameat>(
-      c_, msg::Trenameat{olddir, std::string(oldname), newdir, std::string(newname)},
-      [&]() -> std::optional<Result<msg::Rrenameat>> {
-        auto now_old = probe(olddir, oldname);
-        auto now_new = probe(newdir, newname);
-        if (now_new.ok() && now_new->path == src->path && !(now_old.ok() && now_old->path == src->path))
-          return msg::Rrenameat{};
-        if (now_old.ok() && now_old->path == src->path) return std::nullopt;  // not done yet
-        return make_error(ENOENT, "9P rename: source vanished");
-      });
-  if (!r.ok()) return r.error();
+  auto resolve = [&]() -> std::optional<Result<msg::Rrenameat>> {
+    auto now_old = probe(olddir, oldname);
+    auto now_new = probe(newdir, newname);
+    if (now_new.ok() && now_new->path == src->path && !(now_old.ok() && now_old->path == src->path))
+      return msg::Rrenameat{};
+    if (now_old.ok() && now_old->path == src->path) return std::nullopt;  // not done yet
+    return make_error(ENOENT, "9P rename: source vanished");
+  };
+  Status st = ok_status();
+  if (!no_renameat_.load(std::memory_order_relaxed)) {
+    auto r = change<msg::Rrenameat>(c_, msg::Trenameat{olddir, std::string(oldname), newdir, std::string(newname)},
+                                    resolve);
+    if (!r.ok()) st = r.error();
+    if (r.errnum() == EOPNOTSUPP) no_renameat_.store(true, std::memory_order_relaxed);  // diod 1.0.24
+  }
+  if (no_renameat_.load(std::memory_order_relaxed)) {
+    // Trename moves the file a fid names: walk to it first.
+    auto e = lookup(olddir, oldname);
+    if (!e.ok()) return e.error();
+    auto r = change<msg::Rrename>(c_, msg::Trename{e->fid, newdir, std::string(newname)},
+                                  [&]() -> std::optional<Result<msg::Rrename>> {
+                                    auto d = resolve();
+                                    if (!d) return std::nullopt;
+                                    if (!d->ok()) return d->error();
+                                    return msg::Rrename{};
+                                  });
+    (void)clunk(e->fid);
+    st = r.ok() ? ok_status() : Status(r.error());
+  }
+  if (!st.ok()) return st;
   Path from = path_of(olddir), to = path_of(newdir);
   from.emplace_back(oldname);
   to.emplace_back(newname);

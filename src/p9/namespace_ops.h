@@ -17,6 +17,7 @@
 // completion.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -100,8 +101,13 @@ class Namespace {
   // Does dir/name exist now? Its qid, or ENOENT (or the error that stopped the check).
   Result<Qid> probe(uint32_t dir, std::string_view name);
   Result<Bytes> read_xattr_fid(uint32_t fid, uint64_t size);
+  Status remove_name(uint32_t dir, std::string_view name, bool want_dir);
 
   Client& c_;
+  // Servers without Tunlinkat / Trenameat (diod 1.0.24) answer EOPNOTSUPP once; after
+  // that the older Tremove / Trename are used directly.
+  std::atomic<bool> no_unlinkat_{false};
+  std::atomic<bool> no_renameat_{false};
 };
 
 }  // namespace netfs::p9
