@@ -1,0 +1,264 @@
+// The client against a scripted server: tag matching, in-flight limits, timeouts and
+// Tflush, cancellation, hostile replies, lost connections.
+#include "p9/client.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <set>
+
+#include "unit/p9/fake_server.h"
+
+namespace netfs::p9 {
+namespace {
+
+using testing::FakeServer;
+using namespace std::chrono_literals;
+
+ClientOptions opts(const FakeServer& s) {
+  ClientOptions o;
+  o.endpoint = s.endpoint();
+  o.aname = "/x";
+  o.rpc_timeout = 5000ms;
+  o.connect_timeout = 2000ms;
+  o.reconnect_backoff = 1ms;
+  o.reconnect_backoff_max = 20ms;
+  return o;
+}
+
+std::unique_ptr<Client> connect(const ClientOptions& o) {
+  auto c = Client::connect(o);
+  EXPECT_TRUE(c.ok()) << c.error().message();
+  return c.ok() ? std::move(*c) : nullptr;
+}
+
+// An asynchronous getattr whose outcome the test can wait for.
+struct Pending {
+  std::promise<Result<Attr>> p;
+  std::future<Result<Attr>> f = p.get_future();
+  uint64_t id = 0;
+};
+std::shared_ptr<Pending> getattr(Client& c, uint32_t fid, Replay replay = Replay::kResend) {
+  auto pend = std::make_shared<Pending>();
+  pend->id = c.call(encode(msg::Tgetattr{fid, getattr_mask::kBasic}).value(), MsgType::kRgetattr, replay,
+                    [pend](Result<Reply> r) {
+                      if (!r.ok()) return pend->p.set_value(r.error());
+                      auto a = decode<msg::Rgetattr>(r->body);
+                      if (!a.ok()) return pend->p.set_value(a.error());
+                      pend->p.set_value(a->attr);
+                    });
+  return pend;
+}
+msg::Rgetattr attr_with_size(uint64_t size) {
+  msg::Rgetattr r;
+  r.attr.size = size;
+  return r;
+}
+uint32_t fid_of(const FakeServer::Msg& m) { return decode<msg::Tgetattr>(m.body)->fid; }
+
+TEST(P9Client, NegotiationChecksTheServer) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->msize(), 8192u);
+  c.reset();  // the fake serves one connection at a time
+
+  s.set_version_reply(2u << 20, kVersion9P2000L);  // more than asked
+  EXPECT_EQ(Client::connect(opts(s)).errnum(), EPROTO);
+  s.set_version_reply(8192, "9P2000");
+  EXPECT_EQ(Client::connect(opts(s)).errnum(), EPROTONOSUPPORT);
+  s.set_version_reply(100, kVersion9P2000L);  // too small to be useful
+  EXPECT_EQ(Client::connect(opts(s)).errnum(), EPROTO);
+}
+
+TEST(P9Client, RepliesInAnyOrderReachTheirCallers) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  std::vector<std::shared_ptr<Pending>> calls;
+  for (uint32_t i = 0; i < 20; i++) calls.push_back(getattr(*c, 100 + i));
+  std::vector<FakeServer::Msg> got;
+  std::set<uint16_t> tags;
+  for (int i = 0; i < 20; i++) {
+    auto m = s.next();
+    ASSERT_TRUE(m);
+    tags.insert(m->tag);
+    got.push_back(*m);
+  }
+  EXPECT_EQ(tags.size(), 20u) << "every call in flight has its own tag";
+  for (auto it = got.rbegin(); it != got.rend(); ++it) s.reply(it->tag, attr_with_size(fid_of(*it)));
+  for (uint32_t i = 0; i < 20; i++) {
+    auto r = calls[i]->f.get();
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    EXPECT_EQ(r->size, 100 + i);
+  }
+}
+
+TEST(P9Client, InFlightIsBounded) {
+  FakeServer s;
+  auto o = opts(s);
+  o.max_inflight = 4;
+  auto c = connect(o);
+  ASSERT_TRUE(c);
+  std::vector<std::shared_ptr<Pending>> calls;
+  for (uint32_t i = 0; i < 12; i++) calls.push_back(getattr(*c, i));
+  for (int round = 0; round < 3; round++) {
+    std::vector<FakeServer::Msg> batch;
+    for (int i = 0; i < 4; i++) {
+      auto m = s.next();
+      ASSERT_TRUE(m);
+      batch.push_back(*m);
+    }
+    EXPECT_FALSE(s.next(50ms)) << "a fifth call went out while four were unanswered";
+    for (auto& m : batch) s.reply(m.tag, attr_with_size(1));
+  }
+  for (auto& p : calls) EXPECT_TRUE(p->f.get().ok());
+}
+
+TEST(P9Client, TimeoutFlushesAndHoldsTheTagUntilRflush) {
+  FakeServer s;
+  auto o = opts(s);
+  o.rpc_timeout = 100ms;
+  o.max_inflight = 1;  // so any later call would have to reuse the tag if it were free
+  auto c = connect(o);
+  ASSERT_TRUE(c);
+  auto slow = getattr(*c, 7);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  auto r = slow->f.get();
+  EXPECT_EQ(r.errnum(), ETIMEDOUT);
+  auto flush = s.next();
+  ASSERT_TRUE(flush);
+  ASSERT_EQ(flush->type, static_cast<uint8_t>(MsgType::kTflush));
+  EXPECT_EQ(decode<msg::Tflush>(flush->body)->oldtag, m->tag);
+  EXPECT_NE(flush->tag, m->tag);
+  // Until Rflush, the old tag is not reused and the slot is not given away.
+  auto next = getattr(*c, 8);
+  EXPECT_FALSE(s.next(50ms));
+  // A late reply to the flushed call is dropped, not delivered to anyone.
+  s.reply(m->tag, attr_with_size(999));
+  s.reply(flush->tag, msg::Rflush{});
+  auto m2 = s.next();
+  ASSERT_TRUE(m2);
+  s.reply(m2->tag, attr_with_size(8));
+  auto r2 = next->f.get();
+  ASSERT_TRUE(r2.ok()) << r2.error().message();
+  EXPECT_EQ(r2->size, 8u);
+  EXPECT_EQ(c->stats().timeouts.load(), 1u);
+  EXPECT_EQ(c->stats().flushes.load(), 1u);
+}
+
+TEST(P9Client, CancelFlushesASentCall) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  auto p = getattr(*c, 1);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(c->cancel(p->id));
+  EXPECT_EQ(p->f.get().errnum(), ECANCELED);
+  EXPECT_FALSE(c->cancel(p->id)) << "completes exactly once";
+  auto flush = s.next();
+  ASSERT_TRUE(flush);
+  EXPECT_EQ(flush->type, static_cast<uint8_t>(MsgType::kTflush));
+  s.reply(flush->tag, msg::Rflush{});
+}
+
+TEST(P9Client, MalformedRepliesFailOnlyTheirCall) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  // Truncated Rgetattr.
+  auto a = getattr(*c, 1);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  Bytes b = encode(attr_with_size(5)).value();
+  b.resize(b.size() - 3);
+  b[0] = std::byte(b.size());
+  set_message_tag(b, m->tag);
+  s.send_raw(b);
+  EXPECT_EQ(a->f.get().errnum(), EPROTO);
+  // A reply of the wrong type.
+  auto w = getattr(*c, 2);
+  m = s.next();
+  ASSERT_TRUE(m);
+  s.reply(m->tag, msg::Rclunk{});
+  EXPECT_EQ(w->f.get().errnum(), EPROTO);
+  // Rlerror: an errno, or EPROTO when it carries none.
+  auto e = getattr(*c, 3);
+  m = s.next();
+  ASSERT_TRUE(m);
+  s.reply(m->tag, msg::Rlerror{ENOENT});
+  EXPECT_EQ(e->f.get().errnum(), ENOENT);
+  auto z = getattr(*c, 4);
+  m = s.next();
+  ASSERT_TRUE(m);
+  s.reply(m->tag, msg::Rlerror{0});
+  EXPECT_EQ(z->f.get().errnum(), EPROTO);
+  // The connection is still the first one.
+  EXPECT_EQ(s.connections(), 1);
+  EXPECT_EQ(c->stats().protocol_errors.load(), 2u);
+}
+
+TEST(P9Client, UnparseableStreamDropsTheConnectionAndResends) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  auto a = getattr(*c, 1, Replay::kResend);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  // A size field beyond msize: the byte stream cannot be trusted past this point.
+  Bytes bad = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0x7f}, std::byte{0}};
+  s.send_raw(bad);
+  // The client reconnects and sends the idempotent call again.
+  auto again = s.next();
+  ASSERT_TRUE(again);
+  EXPECT_EQ(fid_of(*again), 1u);
+  s.reply(again->tag, attr_with_size(11));
+  auto r = a->f.get();
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->size, 11u);
+  EXPECT_EQ(s.connections(), 2);
+  EXPECT_EQ(c->stats().reconnects.load(), 1u);
+  EXPECT_EQ(c->stats().resent.load(), 1u);
+}
+
+TEST(P9Client, ReplyToAnUnknownTagDropsTheConnection) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  auto a = getattr(*c, 1, Replay::kFail);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  s.reply(static_cast<uint16_t>(m->tag + 100), attr_with_size(1));
+  auto r = a->f.get();
+  EXPECT_EQ(r.errnum(), ECONNRESET);
+  EXPECT_EQ(r.error().context, kLostInFlight) << "a kFail call learns that it may have happened";
+  ASSERT_TRUE(c->test_wait_reconnects(1, 5s));
+}
+
+TEST(P9Client, CallsWaitForTheReconnect) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  s.drop();
+  // Whether this call meets the old connection or the new one, it is answered once.
+  auto a = getattr(*c, 5);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  s.reply(m->tag, attr_with_size(5));
+  EXPECT_TRUE(a->f.get().ok());
+}
+
+TEST(P9Client, DestructionFailsPendingCalls) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  auto a = getattr(*c, 1);
+  ASSERT_TRUE(s.next());
+  c.reset();
+  EXPECT_EQ(a->f.get().errnum(), ESHUTDOWN);
+}
+
+}  // namespace
+}  // namespace netfs::p9
