@@ -35,8 +35,12 @@ void Backend::write_piece(Subrequest& sreq, size_t done) {
   size_t rest = it.count();
   auto n = static_cast<uint32_t>(std::min(rest, c_.max_write()));
   uint64_t pos = sreq.start() + sreq.transferred() + done;
-  Bytes m = encode_twrite(fid_of(sreq), pos, n, [&](std::byte* dst) { it.copy_out(dst, n); });
-  c_.call(std::move(m), MsgType::kRwrite, Replay::kFail, [this, &sreq, done, n](Result<Reply> r) {
+  // Zero-copy: the folios stay pinned (under writeback) until terminated() is called.
+  it.truncate(n);
+  std::vector<iovec> segs;
+  it.segments(segs);
+  c_.call(encode_twrite_header(fid_of(sreq), pos, n), std::move(segs), MsgType::kRwrite, Replay::kFail,
+          [this, &sreq, done, n](Result<Reply> r) {
     if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
     auto w = decode<msg::Rwrite>(r->body);
     if (!w.ok() || w->count > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));

@@ -12,6 +12,10 @@
 //  4. Completions run without mu_ held.
 //  5. Flush calls draw tags from the part of the pool beyond max_inflight, so a Tflush
 //     can always be sent, however many calls are stuck.
+//  6. A call's borrowed payload (zero-copy Twrite data) is read only while the call is
+//     kWriting. A call is never completed while kWriting with a payload: a timeout or
+//     cancel then drops the connection instead, and closing the socket ends every read of
+//     the payload before the completion runs.
 #include "p9/client.h"
 
 #include <sys/socket.h>
@@ -26,9 +30,11 @@ namespace netfs::p9 {
 using Clock = std::chrono::steady_clock;
 
 struct Client::Call {
-  enum class St : uint8_t { kWaiting, kQueued, kSent };
+  enum class St : uint8_t { kWaiting, kQueued, kWriting, kSent };
   uint64_t id = 0;
-  Bytes msg;
+  Bytes msg;                     // the whole message, or its header when payload is set
+  std::vector<iovec> payload;    // borrowed data sent after msg (invariant 6)
+  size_t size = 0;               // msg + payload bytes
   uint8_t expect = 0;
   Replay replay = Replay::kResend;
   Completion done;
@@ -127,8 +133,15 @@ bool Client::connected() const {
 // ---------------------------------------------------------------- submitting
 
 uint64_t Client::call(Bytes msg, MsgType expect, Replay replay, Completion done) {
+  return call(std::move(msg), {}, expect, replay, std::move(done));
+}
+
+uint64_t Client::call(Bytes header, std::vector<iovec> payload, MsgType expect, Replay replay, Completion done) {
   auto c = std::make_shared<Call>();
-  c->msg = std::move(msg);
+  c->msg = std::move(header);
+  c->size = c->msg.size();
+  for (const iovec& v : payload) c->size += v.iov_len;
+  c->payload = std::move(payload);
   c->expect = static_cast<uint8_t>(expect);
   c->replay = replay;
   c->done = std::move(done);
@@ -169,7 +182,7 @@ void Client::pump_locked() {
   while (!waiting_.empty() && inflight_ < opts_.max_inflight && !free_tags_.empty()) {
     CallPtr c = std::move(waiting_.front());
     waiting_.pop_front();
-    if (c->msg.size() > ms) {
+    if (c->size > ms) {
       // Sized for a larger msize that a reconnect no longer grants. The data path (kFail)
       // gets a retryable error, so the engine re-prepares the subrequest with new limits.
       c->finished = true;
@@ -216,6 +229,7 @@ void Client::abandon_locked(const CallPtr& c, const Error& e, std::vector<Failur
       sendq_.erase(std::find(sendq_.begin(), sendq_.end(), c));
       release_tag_locked(c->tag);
       return;
+    case Call::St::kWriting:
     case Call::St::kSent:
       break;
   }
@@ -243,20 +257,46 @@ void Client::abandon_locked(const CallPtr& c, const Error& e, std::vector<Failur
 }
 
 bool Client::cancel(uint64_t id) {
+  {
+    std::lock_guard lk(mu_);
+    bool live = false;
+    for (auto& c : waiting_) live |= c->id == id;
+    for (auto& c : by_tag_) live |= c && c->id == id && !c->is_flush && !c->finished;
+    if (!live) return false;
+  }
+  // On the I/O thread, which alone may drop the connection (invariant 3) when the call's
+  // data is still being written (invariant 6).
+  asio::post(io_, [this, id] { cancel_on_io(id); });
+  return true;
+}
+
+void Client::cancel_on_io(uint64_t id) {
   std::vector<Failure> fail;
+  bool kill = false;
+  uint64_t g;
   {
     std::lock_guard lk(mu_);
     CallPtr found;
     for (auto& c : waiting_)
       if (c->id == id) found = c;
     for (auto& c : by_tag_)
-      if (c && c->id == id && !c->is_flush && !c->finished) found = c;
-    if (!found || found->finished) return false;
+      if (c && c->id == id && !c->is_flush) found = c;
+    if (!found || found->finished) return;
     stats_.bump(stats_.cancels);
-    abandon_locked(found, make_error(ECANCELED, "9P: call cancelled"), fail);
+    g = gen_;
+    if (found->st == Call::St::kWriting && !found->payload.empty()) {
+      // Completed only after the connection is closed below; the new connection never
+      // sees it (abandoned calls are not resent).
+      found->finished = true;
+      found->abandoned = true;
+      fail.push_back({found, make_error(ECANCELED, "9P: call cancelled")});
+      kill = true;
+    } else {
+      abandon_locked(found, make_error(ECANCELED, "9P: call cancelled"), fail);
+    }
   }
+  if (kill) connection_lost(g, ECANCELED, "cancel during write");
   complete(fail);
-  return true;
 }
 
 void Client::arm_sweep() {
@@ -281,12 +321,16 @@ void Client::sweep() {
       if (c->deadline < now) late.push_back(c);
     for (auto& c : by_tag_) {
       if (!c || c->deadline >= now) continue;
-      if (c->is_flush && c->st == Call::St::kSent)
+      if (c->is_flush && (c->st == Call::St::kSent || c->st == Call::St::kWriting))
         kill = true;  // the server answers neither the call nor its flush: it is gone
       else if (!c->is_flush && !c->abandoned)
         late.push_back(c);
     }
     for (auto& c : late) {
+      if (c->st == Call::St::kWriting && !c->payload.empty()) {
+        kill = true;  // invariant 6: the socket could not even take the call; drop it
+        continue;
+      }
       stats_.bump(stats_.timeouts);
       abandon_locked(c, make_error(ETIMEDOUT, "9P: no reply within the RPC timeout"), fail);
     }
@@ -354,16 +398,23 @@ void Client::start_write(uint64_t g) {
     }
     b->calls.assign(sendq_.begin(), sendq_.end());
     sendq_.clear();
-    for (auto& c : b->calls) c->st = Call::St::kSent;
+    for (auto& c : b->calls) c->st = Call::St::kWriting;
   }
   size_t bytes = 0;
   for (auto& c : b->calls) {
     b->bufs.push_back(asio::buffer(c->msg));
-    bytes += c->msg.size();
+    for (const iovec& v : c->payload) b->bufs.push_back(asio::buffer(v.iov_base, v.iov_len));
+    bytes += c->size;
   }
   stats_.bump(stats_.bytes_sent, bytes);
   asio::async_write(*sock_, b->bufs, [this, g, b](const asio::error_code& ec, size_t) {
     if (ec) return connection_lost(g, ec.value(), "write failed");
+    {
+      std::lock_guard lk(mu_);
+      if (g != gen_) return;
+      for (auto& c : b->calls)
+        if (c->st == Call::St::kWriting) c->st = Call::St::kSent;
+    }
     start_write(g);  // what queued meanwhile, or clear writing_
   });
 }
@@ -413,7 +464,8 @@ bool Client::dispatch(ByteSpan frame) {
     std::lock_guard lk(mu_);
     if (f->tag >= by_tag_.size()) return false;
     c = by_tag_[f->tag];
-    if (!c || c->st != Call::St::kSent) return false;
+    // kWriting too: the server may answer before our write handler has run.
+    if (!c || (c->st != Call::St::kSent && c->st != Call::St::kWriting)) return false;
     if (c->is_flush) {
       // Rflush (or, from a confused server, anything): both tags are free now (invariant 2).
       CallPtr& old = by_tag_[c->oldtag];
@@ -443,6 +495,7 @@ bool Client::dispatch(ByteSpan frame) {
   } else {
     c->done(Reply{f->type, f->body});
   }
+  if (test_on_reply_) test_on_reply_(++test_replies_);
   return true;
 }
 
@@ -464,7 +517,7 @@ void Client::connection_lost(uint64_t g, int err, const char* why) {
       c.reset();
       if (call->is_flush || call->abandoned) continue;
       if (call->st == Call::St::kQueued || call->replay == Replay::kResend) {
-        if (call->st == Call::St::kSent) stats_.bump(stats_.resent);
+        if (call->st != Call::St::kQueued) stats_.bump(stats_.resent);
         call->st = Call::St::kWaiting;
         again.push_back(std::move(call));
       } else {

@@ -26,6 +26,7 @@
 #pragma once
 
 #include <asio.hpp>
+#include <sys/uio.h>
 
 #include <atomic>
 #include <chrono>
@@ -103,6 +104,10 @@ class Client {
   // Sends msg (an encoded T-message; its tag is overwritten) and runs done with the reply
   // of type `expect` or an error. Returns an id for cancel().
   uint64_t call(Bytes msg, MsgType expect, Replay replay, Completion done);
+  // The same with zero-copy data: header (a whole message's first bytes, its size field
+  // counting the payload too) is followed on the wire by the payload segments, which are
+  // read in place. Requires: the payload stays valid and unchanged until done runs.
+  uint64_t call(Bytes header, std::vector<iovec> payload, MsgType expect, Replay replay, Completion done);
   // Completes the call with ECANCELED (and flushes it if sent). False if already done.
   bool cancel(uint64_t id);
 
@@ -132,6 +137,10 @@ class Client {
   // reconnect has completed `n` times in total.
   void test_drop_connection();
   bool test_wait_reconnects(uint64_t n, std::chrono::milliseconds limit);
+  // Runs fn(replies so far) on the I/O thread after each reply is delivered, so a test can
+  // act at an exact point of a transfer (kill the server after the 300th reply).
+  // Requires: set before any call is made.
+  void test_on_reply(std::function<void(uint64_t)> fn) { test_on_reply_ = std::move(fn); }
 
  private:
   struct Call;
@@ -152,6 +161,7 @@ class Client {
   void connection_lost(uint64_t gen, int err, const char* why);
   void abandon_locked(const CallPtr& c, const Error& e, std::vector<Failure>& fail);
   void release_tag_locked(uint16_t tag);
+  void cancel_on_io(uint64_t id);
   void arm_sweep();
   void sweep();
   void reconnect_loop();
@@ -183,6 +193,8 @@ class Client {
   uint64_t reconnects_ = 0;
   bool ever_up_ = false;  // the first install is a connect, later ones are reconnects
 
+  std::function<void(uint64_t)> test_on_reply_;  // I/O thread only
+  uint64_t test_replies_ = 0;                     // I/O thread only
   std::thread io_thread_;
   std::thread reconnect_thread_;
 };

@@ -47,6 +47,18 @@ Status decode_any(ByteSpan frame, uint32_t msize) {
   }
 }
 
+Bytes encode_twrite_header(uint32_t fid, uint64_t offset, uint32_t count) {
+  Bytes out;
+  WireWriter w(out);
+  w.begin(MsgType::kTwrite);
+  w.put_u32(fid);
+  w.put_u64(offset);
+  w.put_u32(count);
+  uint64_t n = uint64_t(kTwriteHeaderSize) + count;
+  for (int i = 0; i < 4; i++) out[i] = std::byte(n >> (8 * i));
+  return out;
+}
+
 namespace codec_detail {
 
 // ---- Attr: Rgetattr's body after nothing else ----

@@ -146,4 +146,8 @@ Bytes encode_twrite(uint32_t fid, uint64_t offset, uint32_t count, Fill&& fill) 
   return out;
 }
 
+// Only the first 23 bytes of a Twrite carrying `count` bytes (size[4] counts them all):
+// the data follows separately, for a zero-copy send.
+Bytes encode_twrite_header(uint32_t fid, uint64_t offset, uint32_t count);
+
 }  // namespace netfs::p9

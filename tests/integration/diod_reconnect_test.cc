@@ -1,7 +1,6 @@
 // Reconnect and replay against a real diod that is killed (SIGKILL) and restarted.
 #include <fcntl.h>
 
-#include <atomic>
 #include <filesystem>
 
 #include "integration/p9_fixture.h"
@@ -24,36 +23,6 @@ std::vector<std::byte> pattern(size_t n, unsigned seed) {
   }
   return v;
 }
-
-// Wraps the 9P backend and restarts diod from inside the Nth issue_write, so the
-// restart lands in the middle of write-back at a chosen point, with RPCs in flight.
-class RestartingBackend : public RequestOps {
- public:
-  RestartingBackend(Backend& inner, DiodServer& diod, std::vector<uint64_t> at)
-      : inner_(inner), diod_(diod), at_(std::move(at)) {}
-  void prepare_write(Subrequest& s) override { inner_.prepare_write(s); }
-  void issue_write(Subrequest& s) override {
-    uint64_t n = issued_.fetch_add(1) + 1;
-    for (uint64_t a : at_)
-      if (n == a) {
-        restarted_ok_ &= diod_.restart();
-        restarts_++;
-      }
-    inner_.issue_write(s);
-  }
-  void prepare_read(Subrequest& s) override { inner_.prepare_read(s); }
-  void issue_read(Subrequest& s) override { inner_.issue_read(s); }
-  Status set_size(Inode& i, uint64_t n) override { return inner_.set_size(i, n); }
-
-  bool restarted_ok_ = true;
-  std::atomic<int> restarts_{0};
-
- private:
-  Backend& inner_;
-  DiodServer& diod_;
-  std::vector<uint64_t> at_;
-  std::atomic<uint64_t> issued_{0};
-};
 
 class DiodReconnect : public DiodFixture {
  protected:
@@ -86,16 +55,25 @@ TEST_F(DiodReconnect, WriteOf64MiBSurvivesTwoServerRestarts) {
   auto c = ns_->create(Namespace::root(), "big", O_RDWR, 0644);
   ASSERT_TRUE(c.ok()) << c.error().message();
   Backend backend(*client_);
-  // ~1025 RPCs in all: restart a third and two thirds of the way through.
-  RestartingBackend ops(backend, *diod_, {300, 700});
-  auto inode = engine_->new_inode(ops, c->fid, 0);
+  // ~1025 write RPCs in all: kill and restart diod right after the 300th and the 700th
+  // reply, from the client's I/O thread, so that the restart lands at that exact point
+  // with the following RPCs in flight.
+  bool restarted_ok = true;
+  int restarts = 0;
+  client_->test_on_reply([&](uint64_t n) {
+    if (n == 300 || n == 700) {
+      restarted_ok &= diod_->restart();
+      restarts++;
+    }
+  });
+  auto inode = engine_->new_inode(backend, c->fid, 0);
   auto w = perform_write(*inode, 0, data.data(), n);
   ASSERT_TRUE(w.ok()) << w.error().message();
   Errseq::Cursor cur = 0;
   Status st = fsync(*inode, cur);
   ASSERT_TRUE(st.ok()) << st.error().message();
-  ASSERT_TRUE(ops.restarted_ok_) << diod_->error();
-  EXPECT_EQ(ops.restarts_.load(), 2);
+  ASSERT_TRUE(restarted_ok) << diod_->error();
+  EXPECT_EQ(restarts, 2);
   EXPECT_EQ(client_->stats().reconnects.load(), 2u) << client_->stats().format();
   EXPECT_EQ(engine_->stats().client_reconnects.load(), 2u);
   EXPECT_GT(engine_->stats().write_retry_subreq.load(), 0u) << "in-flight writes were replayed by the engine";

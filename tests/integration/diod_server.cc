@@ -39,9 +39,9 @@ const char* diod_path() {
 
 }  // namespace
 
-DiodServer::DiodServer(Transport t) : transport_(t) {
-  char tmpl[] = "/tmp/netfs-diod-XXXXXX";
-  if (mkdtemp(tmpl)) workdir_ = tmpl;
+DiodServer::DiodServer(Transport t, const std::string& parent) : transport_(t) {
+  std::string tmpl = parent + "/netfs-diod-XXXXXX";
+  if (mkdtemp(tmpl.data())) workdir_ = tmpl;
   dir_ = workdir_ + "/export";
   std::filesystem::create_directory(dir_);
   if (t == Transport::kUnix)

@@ -18,7 +18,9 @@ namespace netfs::testing {
 class DiodServer {
  public:
   enum class Transport { kTcp, kUnix };
-  explicit DiodServer(Transport t = Transport::kTcp);
+  // parent: where the temporary export directory is made (/tmp by default; the
+  // benchmark uses /dev/shm to take the disk out of the measurement).
+  explicit DiodServer(Transport t = Transport::kTcp, const std::string& parent = "/tmp");
   ~DiodServer();
   DiodServer(const DiodServer&) = delete;
   DiodServer& operator=(const DiodServer&) = delete;

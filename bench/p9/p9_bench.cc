@@ -1,0 +1,205 @@
+// p9_bench: how fast the 9P client moves bytes, measured in one run against the same
+// disk without 9P.
+//
+// For each depth (RPCs in flight: the client's max_inflight), it writes SIZE MiB through
+// the engine (perform_write, then fsync write-back and a Tfsync) and reads them back
+// through the 9P backend's issue_read, then writes and reads the same bytes with
+// pwrite/pread (1 MiB calls, fsync) on the exported directory, and prints both as MiB/s
+// and as a ratio. It also runs shared/tools/p9bench.py, a minimal pipelined Python
+// client, at the same depths against the same server, for comparison.
+//
+// The export lives in /dev/shm unless --dir says otherwise: on tmpfs both sides measure
+// the path to the bytes (syscalls, copies, the protocol), not the host's disk write-back,
+// which otherwise dominates and varies by a factor of three between runs.
+//
+// Usage: p9_bench [--size-mib N] [--depths 1,4,16] [--python PATH|none] [--dir PARENT]
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "integration/diod_server.h"
+#include "integration/subreq_driver.h"
+#include "netfs/engine.h"
+#include "netfs/inode.h"
+#include "netfs/write.h"
+#include "p9/backend.h"
+#include "p9/client.h"
+#include "p9/namespace_ops.h"
+
+using namespace netfs;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+
+struct Rates {
+  double write = 0, read = 0;  // MiB/s
+};
+
+bool fail(const char* what, const Error& e) {
+  std::fprintf(stderr, "p9_bench: %s: %s\n", what, e.message().c_str());
+  return false;
+}
+
+bool run_9p(testing::DiodServer& diod, size_t depth, const std::vector<std::byte>& data, Rates& out) {
+  const size_t size = data.size();
+  Options eo;
+  eo.dirty_limit = 2 * size;  // the whole file stays dirty until fsync writes it back
+  Engine engine(eo);
+  p9::ClientOptions o;
+  o.endpoint = diod.endpoint();
+  o.aname = diod.dir();
+  o.n_uname = static_cast<uint32_t>(geteuid());
+  o.max_inflight = depth;
+  o.engine_stats = &engine.stats();
+  auto client = p9::Client::connect(o);
+  if (!client.ok()) return fail("connect", client.error());
+  p9::Namespace ns(**client);
+  p9::Backend backend(**client);
+  std::string name = "bench-" + std::to_string(depth);
+  auto f = ns.create(p9::Namespace::root(), name, O_RDWR | O_TRUNC, 0644);
+  if (!f.ok()) return fail("create", f.error());
+  {
+    auto inode = engine.new_inode(backend, f->fid, 0);
+    auto t0 = Clock::now();
+    auto w = perform_write(*inode, 0, data.data(), size);
+    if (!w.ok()) return fail("perform_write", w.error());
+    auto t1 = Clock::now();
+    Errseq::Cursor cur = 0;
+    Status st = fsync(*inode, cur);
+    if (getenv("P9_BENCH_VERBOSE"))
+      std::fprintf(stderr, "  copy into folios %.3fs, write-back %.3fs\n", secs(t0, t1), secs(t1, Clock::now()));
+    if (!st.ok()) return fail("fsync", st.error());
+    st = ns.fsync(f->fid, false);
+    if (!st.ok()) return fail("Tfsync", st.error());
+    out.write = double(size >> 20) / secs(t0, Clock::now());
+
+    std::vector<std::byte> back(size);
+    t0 = Clock::now();
+    auto r = testing::drive_subrequests(engine, inode, backend, false, 0, back.data(), size, depth);
+    if (!r.ok()) return fail("read", r.error());
+    out.read = double(size >> 20) / secs(t0, Clock::now());
+    if (*r != size || back != data) {
+      std::fprintf(stderr, "p9_bench: read back differs from what was written\n");
+      return false;
+    }
+  }
+  std::fprintf(stderr, "  depth %zu: %s\n", depth, (*client)->stats().format().c_str());
+  (void)ns.clunk(f->fid);
+  (void)ns.unlink(p9::Namespace::root(), name);
+  return true;
+}
+
+bool run_local(const std::string& dir, const std::vector<std::byte>& data, Rates& out) {
+  const size_t size = data.size(), chunk = 1 << 20;
+  std::string path = dir + "/bench-local";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) return false;
+  auto t0 = Clock::now();
+  for (size_t off = 0; off < size; off += chunk)
+    if (pwrite(fd, data.data() + off, std::min(chunk, size - off), static_cast<off_t>(off)) < 0) return false;
+  if (fsync(fd) < 0) return false;
+  out.write = double(size >> 20) / secs(t0, Clock::now());
+  std::vector<std::byte> back(size);
+  t0 = Clock::now();
+  for (size_t off = 0; off < size; off += chunk)
+    if (pread(fd, back.data() + off, std::min(chunk, size - off), static_cast<off_t>(off)) < 0) return false;
+  out.read = double(size >> 20) / secs(t0, Clock::now());
+  close(fd);
+  unlink(path.c_str());
+  return back == data;
+}
+
+// Runs the Python baseline; parses "write+fsync W MiB/s read R MiB/s".
+bool run_python(const std::string& py, testing::DiodServer& diod, size_t size_mib, size_t depth, Rates& out) {
+  std::ostringstream cmd;
+  cmd << "python3 " << py << " 127.0.0.1 " << diod.port() << " " << diod.dir() << " " << size_mib << " " << depth
+      << " 1048576 2>/dev/null";
+  FILE* p = popen(cmd.str().c_str(), "r");
+  if (!p) return false;
+  char line[512] = {0};
+  std::string all;
+  while (fgets(line, sizeof line, p)) all += line;
+  int st = pclose(p);
+  double w = 0, r = 0;
+  const char* at = std::strstr(all.c_str(), "write+fsync");
+  if (st != 0 || !at || std::sscanf(at, "write+fsync %lf MiB/s read %lf MiB/s", &w, &r) != 2) {
+    std::fprintf(stderr, "p9_bench: python baseline failed: %s\n", all.c_str());
+    return false;
+  }
+  out = {w, r};
+  unlink((diod.dir() + "/p9bench.dat").c_str());
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  size_t size_mib = 512;
+  std::vector<size_t> depths = {1, 4, 16};
+  std::string py = NETFS_P9BENCH_PY;
+  std::string parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i], v = argv[i + 1];
+    if (a == "--size-mib") {
+      size_mib = std::stoul(v);
+    } else if (a == "--depths") {
+      depths.clear();
+      std::stringstream ss(v);
+      for (std::string d; std::getline(ss, d, ',');) depths.push_back(std::stoul(d));
+    } else if (a == "--dir") {
+      parent = v;
+    } else if (a == "--python") {
+      py = v;
+    } else {
+      std::fprintf(stderr, "usage: p9_bench [--size-mib N] [--depths 1,4,16] [--python PATH|none] [--dir PARENT]\n");
+      return 2;
+    }
+  }
+  if (py != "none" && access(py.c_str(), R_OK) != 0) py = "none";
+
+  testing::DiodServer diod(testing::DiodServer::Transport::kTcp, parent);
+  if (!diod.start()) {
+    std::fprintf(stderr, "p9_bench: %s\n", diod.error().c_str());
+    return 1;
+  }
+  std::vector<std::byte> data(size_mib << 20);
+  uint64_t x = 88172645463325252ull;
+  for (size_t i = 0; i < data.size(); i += 8) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::memcpy(data.data() + i, &x, std::min<size_t>(8, data.size() - i));
+  }
+
+  Rates local;
+  if (!run_local(diod.dir(), data, local)) {
+    std::fprintf(stderr, "p9_bench: local baseline failed\n");
+    return 1;
+  }
+  std::printf("p9_bench: %zu MiB sequential, diod on 127.0.0.1, export %s\n", size_mib, diod.dir().c_str());
+  std::printf("local pwrite+fsync %.0f MiB/s, pread %.0f MiB/s (1 MiB calls)\n", local.write, local.read);
+  std::printf("%-6s %12s %12s %10s %10s %12s %12s %10s %10s\n", "depth", "9p write", "9p read", "w/local", "r/local",
+              "py write", "py read", "w/py", "r/py");
+  int rc = 0;
+  for (size_t d : depths) {
+    Rates ours, base;
+    if (!run_9p(diod, d, data, ours)) return 1;
+    bool have_py = py != "none" && run_python(py, diod, size_mib, d, base);
+    std::printf("%-6zu %8.0f MiB/s %7.0f MiB/s %9.2fx %9.2fx", d, ours.write, ours.read, ours.write / local.write,
+                ours.read / local.read);
+    if (have_py)
+      std::printf(" %7.0f MiB/s %7.0f MiB/s %9.2fx %9.2fx\n", base.write, base.read, ours.write / base.write,
+                  ours.read / base.read);
+    else
+      std::printf("  (python baseline not run)\n");
+    std::fflush(stdout);
+  }
+  return rc;
+}
