@@ -8,6 +8,7 @@
 // without holding mu_.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -39,7 +40,9 @@ class Mapping {
   std::condition_variable cv_;  // a folio unlocked or finished write-back
   std::map<uint64_t, Folio*> folios_;  // keyed by pos; each holds a folio reference
   uint64_t nr_writeback_ = 0;          // folios under write-back
-  uint64_t dirty_bytes_ = 0;           // sum of dirty_len() over folios
+  // Sum of dirty_len() over folios. Changed under mu_; read without it by
+  // Engine::maybe_clean, which holds the engine lock (taken after mu_ elsewhere).
+  std::atomic<uint64_t> dirty_bytes_{0};
 
  private:
   const size_t folio_size_;

@@ -33,8 +33,9 @@ uint64_t Inode::zero_point() {
 }
 
 uint64_t Inode::dirty_bytes() {
-  std::lock_guard lk(mapping_.mu_);
-  return mapping_.dirty_bytes_;
+  // No mapping lock: the engine calls this under its own lock, which writers take while
+  // holding the mapping lock.
+  return mapping_.dirty_bytes_.load(std::memory_order_relaxed);
 }
 
 }  // namespace netfs

@@ -18,9 +18,7 @@ Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, siz
   std::unique_lock io(inode.io_lock_);
   if (len == 0) return size_t{0};
   const uint64_t end = pos + len;
-  auto flushed = writepages(inode, WritebackControl{true, m.folio_pos(pos), end});
-  if (!flushed.ok()) return flushed.error();
-  write::wait_for_writeback(inode, pos, end);
+  NETFS_TRY(write::flush_range(inode, pos, end));
   // The cache copy of this range would be stale; the cache stream is not used here.
   if (cache::Cookie* c = inode.cookie(); c && c->write_enabled()) {
     c->invalidate();

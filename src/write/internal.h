@@ -8,6 +8,7 @@
 #include "netfs/folio.h"
 #include "netfs/inode.h"
 #include "netfs/request.h"
+#include "netfs/result.h"
 
 namespace netfs::write {
 
@@ -35,6 +36,9 @@ void prepare_subrequest(Request* wreq, Subrequest* sreq);
 void issue_subrequest(Request* wreq, Subrequest* sreq);
 // Waits for every folio of the inode in [start, end) to finish write-back.
 void wait_for_writeback(Inode& inode, uint64_t start, uint64_t end);
+// Writes back and waits until no folio in [start, end) is dirty or under write-back, or
+// a write-back fails (its error is returned; the data stays dirty).
+Status flush_range(Inode& inode, uint64_t start, uint64_t end);
 
 // ---- write_collect.cc ----
 void collect_write_results(Request* wreq);

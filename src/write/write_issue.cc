@@ -138,6 +138,27 @@ void wait_for_writeback(Inode& inode, uint64_t start, uint64_t end) {
   });
 }
 
+Status flush_range(Inode& inode, uint64_t start, uint64_t end) {
+  Mapping& m = inode.mapping();
+  for (;;) {
+    // An async write-back that fails redirties its folios after ending write-back, so
+    // a folio seen clean after one pass may be dirty again: loop until it stays clean.
+    wait_for_writeback(inode, start, end);
+    bool dirty = false;
+    {
+      std::lock_guard lk(m.mu_);
+      for (auto it = m.folios_.lower_bound(m.folio_pos(start)); it != m.folios_.end() && it->first < end; ++it)
+        if (it->second->dirty) {
+          dirty = true;
+          break;
+        }
+    }
+    if (!dirty) return {};
+    auto r = writepages(inode, WritebackControl{true, m.folio_pos(start), end});
+    if (!r.ok()) return r.error();
+  }
+}
+
 }  // namespace write
 
 namespace {

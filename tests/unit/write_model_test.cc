@@ -139,7 +139,9 @@ TEST_P(WriteModel, RandomOpsWithFaultsMatchTheModel) {
           continue;
         }
         // A flush conflict that fails mid-way returns the prefix it copied.
-        if (*res < len) ASSERT_NE(perm, 0) << tail();
+        if (*res < len) {
+          ASSERT_NE(perm, 0) << tail();
+        }
         len = *res;
         data.resize(len);
       }
