@@ -29,6 +29,8 @@ namespace netfs::p9 {
 
 using Clock = std::chrono::steady_clock;
 
+const char kLostInFlight[] = "9P: connection lost while the call was in flight";
+
 struct Client::Call {
   enum class St : uint8_t { kWaiting, kQueued, kWriting, kSent };
   uint64_t id = 0;

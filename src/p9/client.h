@@ -75,7 +75,8 @@ struct ClientOptions {
 
 // The context of the ECONNRESET a Replay::kFail call gets when the connection dropped
 // after it was sent: the server may or may not have carried it out.
-inline constexpr const char* kLostInFlight = "9P: connection lost while the call was in flight";
+// One object (not an inline constant) so that its address identifies it in every unit.
+extern const char kLostInFlight[];
 
 // What happens to a call that was sent when the connection dropped.
 enum class Replay : uint8_t {
