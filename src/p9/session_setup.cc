@@ -14,7 +14,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // The context of errors the server sent (Rlerror), as opposed to a failed connection.
-constexpr const char* kRefused = "9P setup: server refused";
+const char kRefused[] = "9P setup: server refused";
 bool refused(const Error& e) { return e.context == kRefused; }
 
 // One request, one reply, on a blocking socket, every wait bounded by the deadline.
