@@ -1,6 +1,7 @@
 // trace_emit.h: the one macro that emits a trace event, as a USDT probe (provider
 // "netfs", one probe per kind: rreq, sreq, folioq, folio) and as a record in the Engine's
-// in-memory ring. Arguments: reason, request id, subrequest index, stream, folioq id,
+// in-memory ring. Probe arguments (six: bpftrace on x86_64 reads no more):
+// arg0 = reason | stream << 8 | subrequest index << 16, then request id, folioq id,
 // position, length, value.
 #pragma once
 
@@ -10,8 +11,11 @@
 
 #define NETFS_TRACE(trace, kind, reason, rreq, sreq, stream, fq, pos, len, value)                 \
   do {                                                                                            \
-    DTRACE_PROBE7(netfs, kind, static_cast<int>(::netfs::TraceReason::k_##reason), (rreq), (sreq), \
-                  (fq), (pos), (len), (value));                                                   \
+    DTRACE_PROBE6(netfs, kind,                                                                    \
+                  static_cast<uint32_t>(::netfs::TraceReason::k_##reason) |                       \
+                      (static_cast<uint32_t>(stream) & 0xff) << 8 |                               \
+                      (static_cast<uint32_t>(sreq) & 0xffff) << 16,                               \
+                  (rreq), (fq), (pos), (len), (value));                                           \
     (trace).emit(::netfs::TraceReason::k_##reason, (rreq), (sreq), (stream), (fq), (pos), (len),  \
                  (value));                                                                        \
   } while (0)

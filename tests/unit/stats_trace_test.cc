@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <regex>
+#include <string>
+
 #include "netfs/stats.h"
 #include "netfs/trace.h"
 
@@ -32,6 +36,31 @@ TEST(Trace, RingKeepsNewestRecordsInOrder) {
   auto newer = t.snapshot(recs[5].seq);
   EXPECT_EQ(newer.size(), 2u);
   EXPECT_NE(recs[0].format().find("S   ISSUE"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace netfs
+
+namespace netfs {
+namespace {
+
+// tools/netfs.bt names reasons by number; it must follow NETFS_TRACE_REASONS.
+TEST(Trace, BpftraceScriptLabelsFollowTheReasonList) {
+  std::ifstream in(std::string(NETFS_SOURCE_DIR) + "/tools/netfs.bt");
+  ASSERT_TRUE(in.good());
+  std::regex line(R"re(@reason\[(\d+)\] = "([^"]*)";)re");
+  std::string l;
+  size_t seen = 0;
+  while (std::getline(in, l)) {
+    std::smatch m;
+    if (!std::regex_search(l, m, line)) continue;
+    int n = std::stoi(m[1]);
+    EXPECT_EQ(m[2].str(), trace_label(static_cast<TraceReason>(n))) << "reason " << n;
+    seen++;
+  }
+#define NETFS_COUNT(name, kind, label) +1
+  EXPECT_EQ(seen, size_t{0 NETFS_TRACE_REASONS(NETFS_COUNT)});
+#undef NETFS_COUNT
 }
 
 }  // namespace
