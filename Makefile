@@ -7,7 +7,7 @@ DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark
               libclang-rt-14-dev git
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-fast test-asan test-tsan bench clean
+.PHONY: all deps build test test-fast test-asan test-tsan bench demo install clean
 
 all: build
 
@@ -40,6 +40,13 @@ test-tsan: deps
 
 bench: build
 	./$(BUILD)/bench/write_bench
+
+# A loopback diod, a mount, real work through it, stats, unmount (scripts/demo.sh).
+demo: build
+	./scripts/demo.sh $(BUILD)
+
+install: build
+	cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan
