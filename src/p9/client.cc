@@ -61,6 +61,10 @@ SessionConfig session_config(const ClientOptions& o) {
   return c;
 }
 
+// Bytes handed to one gathered write: enough to fill the socket buffer, small enough that
+// replies are read between batches.
+constexpr size_t kMaxWriteBatch = 1u << 20;
+
 size_t tag_pool_size(size_t max_inflight) {
   // Invariant 5: one flush tag per ordinary tag. kNoTag (0xFFFF) is never handed out.
   return std::min<size_t>(2 * std::max<size_t>(max_inflight, 1), kNoTag);
@@ -398,8 +402,12 @@ void Client::start_write(uint64_t g) {
       writing_ = false;
       return;
     }
-    b->calls.assign(sendq_.begin(), sendq_.end());
-    sendq_.clear();
+    size_t batch = 0;
+    while (!sendq_.empty() && (b->calls.empty() || batch + sendq_.front()->size <= kMaxWriteBatch)) {
+      batch += sendq_.front()->size;
+      b->calls.push_back(std::move(sendq_.front()));
+      sendq_.pop_front();
+    }
     for (auto& c : b->calls) c->st = Call::St::kWriting;
   }
   size_t bytes = 0;

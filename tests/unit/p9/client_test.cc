@@ -250,6 +250,28 @@ TEST(P9Client, CallsWaitForTheReconnect) {
   EXPECT_TRUE(a->f.get().ok());
 }
 
+TEST(P9Client, MsizeShrinkingOnReconnectFailsOversizedCalls) {
+  FakeServer s(8192);
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  s.set_version_reply(4096, kVersion9P2000L);
+  s.drop();
+  ASSERT_TRUE(c->test_wait_reconnects(1, 5s));
+  EXPECT_EQ(c->msize(), 4096u);
+  EXPECT_EQ(c->max_io(), 4096u - 24);
+  // Sized for the old msize: the data path gets a retryable error (the engine re-prepares
+  // with the new limit), anything else EMSGSIZE.
+  Bytes data(6000);
+  std::vector<iovec> seg{{data.data(), data.size()}};
+  std::promise<int> p1, p2;
+  c->call(encode_twrite_header(1, 0, 6000), seg, MsgType::kRwrite, Replay::kFail,
+          [&](Result<Reply> r) { p1.set_value(r.errnum()); });
+  c->call(encode_twrite_header(1, 0, 6000), seg, MsgType::kRwrite, Replay::kResend,
+          [&](Result<Reply> r) { p2.set_value(r.errnum()); });
+  EXPECT_EQ(p1.get_future().get(), ECONNRESET);
+  EXPECT_EQ(p2.get_future().get(), EMSGSIZE);
+}
+
 TEST(P9Client, DestructionFailsPendingCalls) {
   FakeServer s;
   auto c = connect(opts(s));
