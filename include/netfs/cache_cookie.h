@@ -32,6 +32,14 @@ class Cookie {
   // changed). Must be safe to call while writes are in flight: those then fail or are
   // discarded.
   virtual void invalidate() = 0;
+
+  // ---- read side ----
+  // How many bytes from `start` (at most len) the cache holds, contiguously. The read
+  // path sends those to the cache and the rest to the server. Default: none.
+  virtual uint64_t present(uint64_t start, uint64_t len) { return 0; }
+  // Fill sreq.io() from the cache at sreq.start() + sreq.transferred(); complete with
+  // terminated(). A failure makes the engine re-read those bytes from the server.
+  virtual void issue_read(Subrequest& sreq);
 };
 
 }  // namespace cache

@@ -44,6 +44,17 @@ class Engine {
   unsigned next_request_id() { return next_rreq_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
   unsigned next_folioq_id() { return next_fq_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
 
+  // ---- memory budget ----
+  // The budget in bytes for all folios (Options::memory_limit, or a quarter of RAM).
+  uint64_t memory_limit() const { return memory_limit_; }
+  uint64_t resident_bytes() const;
+  // A clock for least-recently-used eviction: stamp a folio when it is used.
+  uint64_t lru_tick() { return lru_clock_.fetch_add(1, std::memory_order_relaxed) + 1; }
+  // Makes room for `incoming` more folio bytes by evicting clean, unused folios of any
+  // inode, oldest first, down to the budget less a slack of 1/16 (so that eviction runs
+  // in batches). Call with no mapping lock held. Returns bytes evicted.
+  uint64_t reclaim(uint64_t incoming);
+
   // ---- dirty accounting ----
   // A folio of `inode` gained (n > 0) or lost (n < 0) dirty bytes.
   void account_dirty(Inode& inode, int64_t n);
@@ -83,6 +94,11 @@ class Engine {
   uint64_t wb_error_gen_ = 0;                   // guarded by acct_mu_
   int wb_last_error_ = 0;                       // guarded by acct_mu_
 
+  uint64_t memory_limit_;
+  std::atomic<uint64_t> lru_clock_{0};
+  std::mutex reclaim_mu_;                       // one reclaimer at a time; before mapping locks
+  std::mutex inodes_mu_;                        // guards inodes_
+  std::vector<std::weak_ptr<Inode>> inodes_;    // every inode, for reclaim
   WorkQueue wq_;  // last: its threads stop first
 };
 

@@ -29,6 +29,9 @@ class Folio {
   std::byte* data() const { return data_; }
 
   void get_ref() { refs_.fetch_add(1, std::memory_order_relaxed); }
+  // Holders besides the mapping. References are taken under the mapping's lock, so a
+  // folio seen with only the mapping's reference, under that lock, is unused.
+  int extra_refs() const { return refs_.load(std::memory_order_relaxed) - 1; }
   void put_ref() {
     // acq_rel: publishes this holder's writes to the thread that frees the folio.
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;

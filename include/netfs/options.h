@@ -28,6 +28,17 @@ struct Options {
   std::chrono::milliseconds retry_backoff{10};
   std::chrono::milliseconds retry_backoff_max{2000};
 
+  // Readahead window: starts at readahead_initial and doubles while reads stay
+  // sequential, up to readahead_max (defaults 128 KiB and 8 MiB). readahead_max = 0
+  // disables readahead: each miss reads only the folios the caller asked for.
+  uint64_t readahead_initial = 128 * 1024;
+  uint64_t readahead_max = 8ull << 20;
+
+  // One budget for all folios, clean and dirty (0 = a quarter of physical memory). Clean
+  // folios are evicted least-recently-used when a read needs room; dirty data is held
+  // to dirty_limit (which is clamped to half the budget).
+  uint64_t memory_limit = 0;
+
   // Threads in the engine's WorkQueue that run collectors (default 2).
   unsigned worker_threads = 2;
 

@@ -49,6 +49,13 @@ using Gauge = std::atomic<int64_t>;
   X(read, retry_req)                                                                   \
   X(read, retry_subreq)                                                                \
   X(read, abandoned)                                                                   \
+  X(read, buffered_calls)   /* buffered_read calls */                                  \
+  X(read, buffered_bytes)   /* bytes copied out by buffered_read */                    \
+  X(read, hits)             /* folios found uptodate */                                \
+  X(read, misses)           /* folios that had to be read */                           \
+  X(read, zero_filled)      /* subrequests zero-filled past the server's data */       \
+  X(mem, evicted)           /* clean folios evicted for the memory budget */           \
+  X(mem, invalidated)       /* clean folios dropped because the server copy changed */ \
   X(wb, redirtied)          /* folios kept dirty after a failed write-back */          \
   X(wb, errors)             /* errors recorded in an inode's error sequence */         \
   X(flusher, runs)                                                                     \

@@ -1,14 +1,36 @@
 #include "netfs/engine.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cassert>
+#include <tuple>
 
 #include "netfs/inode.h"
 
 namespace netfs {
 
+namespace {
+
+uint64_t default_memory_limit() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return 1ull << 30;
+  return static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 4;
+}
+
+Options clamp_options(Options o, uint64_t budget) {
+  // Dirty data must leave room in the budget for the clean folios reads need.
+  o.dirty_limit = std::min(o.dirty_limit, budget / 2);
+  return o;
+}
+
+}  // namespace
+
 Engine::Engine(Options options)
-    : options_(options), trace_(options.trace_ring_entries), wq_(options.worker_threads) {}
+    : options_(clamp_options(options, options.memory_limit ? options.memory_limit : default_memory_limit())),
+      trace_(options.trace_ring_entries),
+      memory_limit_(options.memory_limit ? options.memory_limit : default_memory_limit()),
+      wq_(options.worker_threads) {}
 
 Engine::~Engine() {
   std::vector<std::shared_ptr<Inode>> pins;
@@ -21,7 +43,69 @@ Engine::~Engine() {
 
 std::shared_ptr<Inode> Engine::new_inode(RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
                                          cache::Cookie* cookie) {
-  return std::make_shared<Inode>(*this, ops, backend_id, remote_size, cookie);
+  auto inode = std::make_shared<Inode>(*this, ops, backend_id, remote_size, cookie);
+  std::lock_guard lk(inodes_mu_);
+  // Prune the dead while we are here, so the list tracks the live inodes.
+  std::erase_if(inodes_, [](const std::weak_ptr<Inode>& w) { return w.expired(); });
+  inodes_.push_back(inode);
+  return inode;
+}
+
+uint64_t Engine::resident_bytes() const {
+  int64_t r = read(stats_.mem_resident_bytes);
+  return r > 0 ? static_cast<uint64_t>(r) : 0;
+}
+
+uint64_t Engine::reclaim(uint64_t incoming) {
+  if (resident_bytes() + incoming <= memory_limit_) return 0;
+  std::lock_guard rl(reclaim_mu_);
+  const uint64_t resident = resident_bytes();
+  if (resident + incoming <= memory_limit_) return 0;  // another reclaimer made room
+  const uint64_t target = memory_limit_ - std::min(memory_limit_, memory_limit_ / 16 + incoming);
+  uint64_t need = resident > target ? resident - target : 0;
+
+  std::vector<std::shared_ptr<Inode>> live;
+  {
+    std::lock_guard lk(inodes_mu_);
+    for (auto& w : inodes_)
+      if (auto p = w.lock()) live.push_back(std::move(p));
+  }
+  // Candidates: clean folios nobody is using, by last use.
+  struct Candidate {
+    uint64_t tick;
+    size_t inode;
+    uint64_t pos;
+  };
+  std::vector<Candidate> cands;
+  for (size_t i = 0; i < live.size(); i++) {
+    Mapping& m = live[i]->mapping();
+    std::lock_guard lk(m.mu_);
+    for (auto& [pos, f] : m.folios_)
+      if (!f->dirty && !f->writeback && !f->locked && f->extra_refs() == 0) cands.push_back({f->lru_tick, i, pos});
+  }
+  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+    return std::tie(a.tick, a.inode, a.pos) < std::tie(b.tick, b.inode, b.pos);
+  });
+  uint64_t freed = 0;
+  std::vector<Folio*> drop;
+  for (const Candidate& c : cands) {
+    if (freed >= need) break;
+    Mapping& m = live[c.inode]->mapping();
+    std::lock_guard lk(m.mu_);
+    Folio* f = m.find_locked(c.pos);
+    // Re-check: it may have been dirtied, locked or used again since the scan.
+    if (!f || f->pos() != c.pos || f->dirty || f->writeback || f->locked || f->extra_refs() != 0 ||
+        f->lru_tick != c.tick)
+      continue;
+    m.folios_.erase(c.pos);
+    freed += f->size();
+    drop.push_back(f);
+  }
+  gauge_add(stats_.objs_folios, -static_cast<int64_t>(drop.size()));
+  gauge_add(stats_.mem_resident_bytes, -static_cast<int64_t>(freed));
+  bump(stats_.mem_evicted, drop.size());
+  for (Folio* f : drop) f->put_ref();
+  return freed;
 }
 
 void Engine::account_dirty(Inode& inode, int64_t n) {

@@ -44,6 +44,7 @@ Result<size_t> perform_write(Inode& inode, uint64_t pos, const void* buf, size_t
   const size_t fsz = m.folio_size();
   NETFS_TRY(throttle(inode));
   bump(e.stats().write_buffered_calls);
+  e.reclaim(len + fsz);  // room for the folios this write may create
 
   std::shared_lock io(inode.io_lock_);
   RequestRef wt;

@@ -100,6 +100,7 @@ void MemoryBackend::issue_read(Subrequest& sreq) {
       if (f.kind == Fault::kShort) n = std::min(n, f.short_len);
       if (f.kind == Fault::kZero) n = 0;
       s->io().copy_in(file.data.data() + pos, n);
+      if (n < len && pos + n >= file.size) s->set_hit_eof();
       counts_.read_calls++;
       counts_.read_bytes += n;
     }

@@ -1,9 +1,11 @@
 // MemoryCookie: an in-memory cache::Cookie for tests of the cache stream. Stores what
-// stream 1 writes, can fail writes with an injected errno, and counts invalidations.
+// stream 1 writes (or what a test preloads), serves reads of the bytes it holds, can fail
+// writes and reads with an injected errno, and counts invalidations.
 //
 // Threading: every method is thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <vector>
@@ -26,8 +28,12 @@ class MemoryCookie : public cache::Cookie {
     uint64_t pos = sreq.start() + sreq.transferred();
     {
       std::lock_guard lk(mu_);
-      if (data_.size() < pos + n) data_.resize(pos + n);
+      if (data_.size() < pos + n) {
+        data_.resize(pos + n);
+        valid_.resize(pos + n);
+      }
       sreq.io().copy_out(data_.data() + pos, n);
+      std::fill(valid_.begin() + static_cast<ptrdiff_t>(pos), valid_.begin() + static_cast<ptrdiff_t>(pos + n), true);
       writes_++;
     }
     sreq.terminated(static_cast<int64_t>(n));
@@ -35,8 +41,46 @@ class MemoryCookie : public cache::Cookie {
   void invalidate() override {
     std::lock_guard lk(mu_);
     data_.clear();
+    valid_.clear();
     invalidations_++;
     enabled_ = false;  // stays off until the owner re-enables it
+  }
+
+  uint64_t present(uint64_t start, uint64_t len) override {
+    std::lock_guard lk(mu_);
+    uint64_t n = 0;
+    while (n < len && start + n < valid_.size() && valid_[start + n]) n++;
+    return n;
+  }
+  void issue_read(Subrequest& sreq) override {
+    if (int err = fail_reads_.load()) {
+      sreq.terminated(-err);
+      return;
+    }
+    size_t n = sreq.len() - sreq.transferred();
+    uint64_t pos = sreq.start() + sreq.transferred();
+    {
+      std::lock_guard lk(mu_);
+      n = pos < data_.size() ? std::min<size_t>(n, data_.size() - pos) : 0;
+      sreq.io().copy_in(data_.data() + pos, n);
+      reads_++;
+    }
+    sreq.terminated(static_cast<int64_t>(n));
+  }
+  // Puts bytes in the cache as if an earlier write had stored them.
+  void preload(uint64_t pos, const std::vector<std::byte>& bytes) {
+    std::lock_guard lk(mu_);
+    if (data_.size() < pos + bytes.size()) {
+      data_.resize(pos + bytes.size());
+      valid_.resize(pos + bytes.size());
+    }
+    std::copy(bytes.begin(), bytes.end(), data_.begin() + static_cast<ptrdiff_t>(pos));
+    std::fill(valid_.begin() + static_cast<ptrdiff_t>(pos), valid_.begin() + static_cast<ptrdiff_t>(pos + bytes.size()), true);
+  }
+  void fail_reads(int errnum) { fail_reads_ = errnum; }
+  int reads() {
+    std::lock_guard lk(mu_);
+    return reads_;
   }
 
   void set_enabled(bool on) { enabled_ = on; }
@@ -57,6 +101,9 @@ class MemoryCookie : public cache::Cookie {
  private:
   std::mutex mu_;
   std::vector<std::byte> data_;
+  std::vector<bool> valid_;
+  std::atomic<int> fail_reads_{0};
+  int reads_ = 0;
   int invalidations_ = 0;
   int writes_ = 0;
   std::atomic<bool> enabled_{true};

@@ -1,0 +1,69 @@
+// Invalidation, after the kernel's invalidate_inode_pages2_range + netfs_invalidate_folio:
+// the server's copy changed, so cached bytes of ours may be stale. Clean folios go; a
+// folio holding dirty bytes stays (they are ours and not yet written) but is no longer
+// uptodate outside its dirty range, which makes it a streaming-write folio that later
+// reads fill in from the server.
+#include <algorithm>
+#include <vector>
+
+#include "netfs/cache_cookie.h"
+#include "netfs/engine.h"
+#include "netfs/read.h"
+#include "read/internal.h"
+
+namespace netfs {
+
+void invalidate_range(Inode& inode, uint64_t start, uint64_t end) {
+  Engine& e = inode.engine();
+  Mapping& m = inode.mapping();
+  std::vector<Folio*> drop;
+  {
+    std::unique_lock lk(m.mu_);
+    for (auto it = m.folios_.lower_bound(m.folio_pos(start)); it != m.folios_.end() && it->first < end;) {
+      Folio* f = it->second;
+      if (f->locked) {
+        // Being read (those bytes may already be stale) or written: wait, then look again.
+        f->get_ref();
+        m.cv_.wait(lk, [&] { return !f->locked; });
+        uint64_t pos = f->pos();
+        f->put_ref();
+        it = m.folios_.lower_bound(pos);
+        continue;
+      }
+      ++it;
+      if (f->dirty || f->writeback) {
+        if (f->dirty_from != 0 || f->dirty_to != f->size()) f->uptodate = false;
+        continue;
+      }
+      if (f->extra_refs() != 0) {
+        f->uptodate = false;  // a waiter holds it; it will read again
+        continue;
+      }
+      m.folios_.erase(f->pos());
+      drop.push_back(f);
+    }
+  }
+  m.cv_.notify_all();
+  gauge_add(e.stats().objs_folios, -static_cast<int64_t>(drop.size()));
+  gauge_add(e.stats().mem_resident_bytes, -static_cast<int64_t>(drop.size() * m.folio_size()));
+  bump(e.stats().mem_invalidated, drop.size());
+  for (Folio* f : drop) f->put_ref();
+}
+
+void revalidate(Inode& inode, uint64_t size, bool changed) {
+  Mapping& m = inode.mapping();
+  if (changed) {
+    invalidate_range(inode, 0, UINT64_MAX);
+    if (cache::Cookie* c = inode.cookie()) c->invalidate();
+  }
+  std::lock_guard lk(m.mu_);
+  // Our dirty data may reach beyond the server's size: keep the larger.
+  uint64_t dirty_end = 0;
+  for (auto& [pos, f] : m.folios_)
+    if (f->dirty || f->writeback) dirty_end = std::max(dirty_end, pos + f->dirty_to);
+  if (changed || size > inode.size_locked()) inode.set_size_locked(std::max(size, dirty_end));
+  // The server holds data up to its size now; beyond it, nothing.
+  if (changed) inode.set_zero_point_locked(size);
+}
+
+}  // namespace netfs

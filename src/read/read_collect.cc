@@ -1,0 +1,202 @@
+// Read collection, after the kernel's fs/netfs/read_collect.c.
+//
+// One collector per request, run by the synchronous caller in its wait loop or by the
+// request's WorkItem (kOffloadCollection); never twice at once for a request. Per pass:
+//  1. Walk the subrequests from the front, in file order. One still in progress or
+//     awaiting a retry stops the walk. A finished one is accounted; one that hit the end
+//     of the server's data has the rest of its range zero-filled; one that failed from
+//     the cache is sent to the server instead; one that failed from the server records
+//     its range as failed.
+//  2. Folios wholly below the walk's position are done: dirty bytes of a streaming write
+//     are laid back over them, they become uptodate (unless a failed range touches
+//     them) and are unlocked, and readers waiting on them wake — progressively, as the
+//     contiguous data arrives, not when the whole request ends.
+//  3. Retries (after backoff) are reissued iteratively; the next pass sees how they end.
+//  4. With everything queued and collected, the request completes with the bytes read
+//     (up to the first end of data) or the first error.
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <vector>
+
+#include "core/trace_emit.h"
+#include "netfs/engine.h"
+#include "read/internal.h"
+
+namespace netfs::reading {
+
+namespace {
+
+bool overlaps_failed(const Request* rreq, uint64_t a, uint64_t b) {
+  for (auto& [fa, fb] : rreq->failed_ranges_)
+    if (a < fb && fa < b) return true;
+  return false;
+}
+
+void unlock_folios(Request* rreq, uint64_t upto) {
+  Inode& inode = rreq->inode();
+  Mapping& m = inode.mapping();
+  Engine& e = rreq->engine_;
+  std::vector<Folio*> done;
+  for (;;) {
+    FolioQueue::Slot* s = rreq->buffer.peek();
+    if (!s || s->folio->pos() + s->to > upto) break;
+    done.push_back(rreq->buffer.consume());
+  }
+  if (done.empty()) return;
+  std::vector<std::pair<uint64_t, std::vector<std::byte>>> saved;
+  {
+    std::lock_guard rl(rreq->lock_);
+    if (!rreq->saved_dirty_.empty()) saved.swap(rreq->saved_dirty_);
+  }
+  {
+    std::lock_guard lk(m.mu_);
+    const uint64_t tick = e.lru_tick();
+    for (Folio* f : done) {
+      for (auto& [pos, bytes] : saved)
+        if (pos == f->pos()) std::memcpy(f->data() + f->dirty_from, bytes.data(), bytes.size());
+      f->uptodate = !overlaps_failed(rreq, f->pos(), f->end());
+      f->locked = false;
+      f->lru_tick = tick;
+      NETFS_TRACE(e.trace(), folio, folio_read_done, rreq->debug_id_, 0, 0, 0, f->pos(), f->size(),
+                  f->uptodate ? 0 : -1);
+    }
+  }
+  if (!saved.empty()) {
+    // Put back what belongs to folios still in flight.
+    std::lock_guard rl(rreq->lock_);
+    for (auto& entry : saved) {
+      bool used = std::any_of(done.begin(), done.end(), [&](Folio* f) { return f->pos() == entry.first; });
+      if (!used) rreq->saved_dirty_.push_back(std::move(entry));
+    }
+  }
+  m.cv_.notify_all();
+  for (Folio* f : done) f->put_ref();
+}
+
+std::chrono::nanoseconds backoff(const Engine& e, unsigned retry_count) {
+  auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff);
+  auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff_max);
+  if (base.count() == 0) return base;
+  return std::min(base * (int64_t{1} << std::min(retry_count, 20u)), cap);
+}
+
+}  // namespace
+
+void collect_read_results(Request* rreq) {
+  Engine& e = rreq->engine_;
+  if (!rreq->test(rreq_flag::kInProgress)) return;  // a late wake after completion
+  NETFS_TRACE(e.trace(), rreq, rreq_collect, rreq->debug_id_, 0, 0, 0, rreq->collected_to_, 0, 0);
+  Stream& s = rreq->streams[0];
+
+  for (;;) {
+    if (rreq->retry_pending_) {
+      auto now = std::chrono::steady_clock::now();
+      if (now < rreq->retry_at_) {
+        if (rreq->test(rreq_flag::kOffloadCollection))
+          e.work_queue().queue_delayed(&rreq->work_, rreq->retry_at_ - now);
+        return;
+      }
+      rreq->retry_pending_ = false;
+      retry_reads(rreq);
+    }
+
+    const bool all_queued = rreq->test(rreq_flag::kAllQueued);
+    uint64_t spos = UINT64_MAX;
+    for (;;) {
+      Subrequest* front;
+      {
+        std::lock_guard lk(rreq->lock_);
+        front = s.subrequests.empty() ? nullptr : s.subrequests.front();
+        if (!front && !all_queued) spos = s.issued_to;
+      }
+      if (!front) break;
+      uint32_t f = front->flags();
+      if (f & sreq_flag::kInProgress) {
+        spos = front->start_;
+        break;
+      }
+      if (f & sreq_flag::kNeedRetry) {
+        // Rebase onto what is left, so the folios already filled can be released.
+        if (size_t t = front->transferred_) {
+          s.transferred += t;
+          bump(front->source_ == Source::kCache ? e.stats().cache_read_bytes : e.stats().download_bytes, t);
+          front->io_base_.advance(t);
+          front->start_ += t;
+          front->len_ -= t;
+          front->transferred_ = 0;
+        }
+        spos = front->start_;
+        break;
+      }
+      if ((f & sreq_flag::kFailed) && front->source_ == Source::kCache) {
+        // The cache could not give these bytes: fetch them from the server instead.
+        front->source_ = Source::kServer;
+        front->retry_count_ = 0;
+        front->flags_.store(sreq_flag::kNeedRetry, std::memory_order_release);
+        bump(e.stats().download_subreqs);
+        continue;  // handled as a retry by the pass above
+      }
+      const uint64_t a = front->start_ + front->transferred_, b = front->start_ + front->len_;
+      if (f & sreq_flag::kFailed) {
+        rreq->failed_ranges_.emplace_back(a, b);
+        if (!s.error) s.error = front->error_;
+        rreq->set_flag(rreq_flag::kFailed);
+        bump(e.stats().download_failed);
+        bump(e.stats().read_abandoned);
+        NETFS_TRACE(e.trace(), sreq, sreq_abandon, rreq->debug_id_, front->debug_index_, 0, 0, a, b - a,
+                    front->error_);
+      } else if (a < b) {
+        // The server had no more data: the rest reads as zeroes (a hole or past EOF).
+        rreq->eof_at_ = std::min(rreq->eof_at_, a);
+        if (rreq->flat_buf_ == nullptr) front->io().zero(b - a);
+      }
+      s.transferred += front->transferred_;
+      if (front->source_ == Source::kServer) bump(e.stats().download_bytes, front->transferred_);
+      if (front->source_ == Source::kCache) bump(e.stats().cache_read_bytes, front->transferred_);
+      s.collected_to = b;
+      {
+        std::lock_guard lk(rreq->lock_);
+        s.subrequests.pop_front();
+      }
+      front->put_ref();
+    }
+
+    bool need_retry = false, any_left = false;
+    unsigned max_retry_count = 0;
+    {
+      std::lock_guard lk(rreq->lock_);
+      for (Subrequest* sreq : s.subrequests) {
+        any_left = true;
+        uint32_t f = sreq->flags();
+        if (!(f & sreq_flag::kInProgress) && (f & sreq_flag::kNeedRetry)) {
+          need_retry = true;
+          s.need_retry = true;
+          max_retry_count = std::max(max_retry_count, sreq->retry_count_);
+        }
+      }
+    }
+    if (spos > rreq->collected_to_) rreq->collected_to_ = spos;
+    unlock_folios(rreq, spos);
+
+    if (need_retry) {
+      auto delay = backoff(e, max_retry_count);
+      if (delay.count() > 0) {
+        rreq->retry_pending_ = true;
+        rreq->retry_at_ = std::chrono::steady_clock::now() + delay;
+        if (rreq->test(rreq_flag::kOffloadCollection)) e.work_queue().queue_delayed(&rreq->work_, delay);
+        return;
+      }
+      retry_reads(rreq);
+      continue;
+    }
+    if (!all_queued || any_left) return;
+    break;
+  }
+
+  int64_t result = static_cast<int64_t>(s.transferred);
+  if (s.error) result = -s.error;
+  rreq->complete(result);
+}
+
+}  // namespace netfs::reading

@@ -1,0 +1,280 @@
+// Read path: buffered reads with readahead, progressive collection, short reads, retries,
+// EOF zero-fill, streaming-write merge, cache as a source, unbuffered and single reads,
+// invalidation that keeps dirty data, and the memory budget.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "netfs/read.h"
+#include "write_fixture.h"
+
+namespace netfs::testing {
+namespace {
+
+class ReadPath : public WriteFixture {
+ protected:
+  // A server file of n pattern bytes, and an inode that knows its size.
+  std::vector<std::byte> serve(size_t n, Options o = {}, MemoryBackend::Config bc = {}, bool cookie = false) {
+    make(o, bc, cookie);
+    auto data = pattern(n, 77);
+    backend_->set_contents(1, data);
+    inode_ = engine_->new_inode(*backend_, 1, n, cookie_.get());
+    return data;
+  }
+  std::vector<std::byte> read_all(uint64_t pos, size_t len, size_t chunk) {
+    std::vector<std::byte> out;
+    ReadaheadState ra;
+    std::vector<std::byte> buf(chunk);
+    while (out.size() < len) {
+      auto r = buffered_read(*inode_, ra, pos + out.size(), buf.data(), std::min(chunk, len - out.size()));
+      EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().message());
+      if (!r.ok() || *r == 0) break;
+      out.insert(out.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(*r));
+    }
+    return out;
+  }
+};
+
+TEST_F(ReadPath, SequentialColdReadReturnsServerBytesAndReadsAhead) {
+  MemoryBackend::Config bc;
+  bc.max_len = 32768;
+  bc.async = true;
+  bc.shuffle = true;
+  Options o;
+  o.folio_size = 16384;
+  auto data = serve(3 * 1024 * 1024 + 1234, o, bc);
+  auto got = read_all(0, data.size(), 10000);
+  ASSERT_EQ(got, data);
+  EXPECT_LE(read(stats().req_readahead), 40u) << "the window grows, so few requests";
+  // Every read RPC but the last of a window carries max_len.
+  EXPECT_GE(read(stats().download_bytes), data.size());
+  auto again = read_all(0, data.size(), 65536);
+  EXPECT_EQ(again, data);
+  EXPECT_GT(read(stats().read_hits), 0u);
+}
+
+TEST_F(ReadPath, ReadPastEofIsShortAndPartialFolioIsZeroFilled) {
+  auto data = serve(70000);
+  std::vector<std::byte> buf(100000);
+  ReadaheadState ra;
+  auto r = buffered_read(*inode_, ra, 60000, buf.data(), buf.size());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, 10000u);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.begin() + 10000, data.begin() + 60000));
+  auto r2 = buffered_read(*inode_, ra, 70000, buf.data(), 10);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(*r2, 0u);
+  // The tail folio's bytes past EOF read as zero when the file grows by a write.
+  std::vector<std::byte> one{std::byte{1}};
+  write(80000, one);
+  auto r3 = buffered_read(*inode_, ra, 69990, buf.data(), 20000);
+  ASSERT_TRUE(r3.ok());
+  ASSERT_EQ(*r3, 10011u);
+  EXPECT_TRUE(std::equal(buf.begin(), buf.begin() + 10, data.begin() + 69990));
+  for (size_t i = 10; i < 10010; i++) ASSERT_EQ(buf[i], std::byte{0}) << i;
+  EXPECT_EQ(buf[10010], std::byte{1});
+}
+
+TEST_F(ReadPath, ShortReadsAndTransientErrorsAreRetriedAndCounted) {
+  MemoryBackend::Config bc;
+  bc.max_len = 8192;
+  auto data = serve(200000, {}, bc);
+  int calls = 0;
+  backend_->set_fault_fn([&](const Call& c) {
+    Fault f;
+    if (c.write) return f;
+    calls++;
+    if (calls % 3 == 1) {
+      f.kind = Fault::kShort;
+      f.short_len = c.len / 3 + 1;
+    } else if (calls % 3 == 2 && c.retry_count == 0) {
+      f.kind = Fault::kError;
+      f.errnum = ECONNRESET;
+    }
+    return f;
+  });
+  EXPECT_EQ(read_all(0, data.size(), 50000), data);
+  EXPECT_GT(read(stats().read_retry_subreq), 0u);
+  EXPECT_GT(read(stats().download_short_), 0u);
+}
+
+TEST_F(ReadPath, PermanentErrorIsReportedAndNothingIsCachedAsUptodate) {
+  auto data = serve(100000);
+  backend_->set_fault_fn([&](const Call& c) {
+    Fault f;
+    if (!c.write) {
+      f.kind = Fault::kError;
+      f.errnum = EIO;
+    }
+    return f;
+  });
+  std::vector<std::byte> buf(4096);
+  ReadaheadState ra;
+  auto r = buffered_read(*inode_, ra, 0, buf.data(), buf.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().errnum, EIO);
+  backend_->set_fault_fn(nullptr);
+  EXPECT_EQ(read_all(0, data.size(), 4096), data);
+}
+
+TEST_F(ReadPath, RetryThatMakesNoProgressIsAbandoned) {
+  auto data = serve(100000);
+  backend_->set_fault_fn([&](const Call& c) {
+    Fault f;
+    if (!c.write) {
+      f.kind = Fault::kError;
+      f.errnum = EAGAIN;  // retryable forever: the hard cap must stop it
+    }
+    return f;
+  });
+  std::vector<std::byte> buf(4096);
+  ReadaheadState ra;
+  auto r = buffered_read(*inode_, ra, 0, buf.data(), buf.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().errnum, EAGAIN);
+  EXPECT_GE(read(stats().read_retry_subreq), 10u);
+}
+
+TEST_F(ReadPath, StreamingWriteKeepsItsBytesWhenTheRestIsRead) {
+  Options o;
+  o.folio_size = 65536;
+  auto data = serve(200000, o);
+  auto mine = pattern(1000, 5);
+  write(5000, mine);  // a partial write into a folio never read: streaming
+  auto got = read_all(0, data.size(), 65536);
+  auto want = data;
+  std::copy(mine.begin(), mine.end(), want.begin() + 5000);
+  ASSERT_EQ(got, want);
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), want);
+}
+
+TEST_F(ReadPath, CacheServesWhatItHoldsAndFailuresFallBackToTheServer) {
+  auto data = serve(300000, {}, {}, true);
+  // The cache holds the first 128 KiB (stale-looking bytes prove where they came from).
+  auto cached = pattern(131072, 9);
+  cookie_->preload(0, cached);
+  auto got = read_all(0, 200000, 200000);
+  ASSERT_EQ(got.size(), 200000u);
+  EXPECT_TRUE(std::equal(cached.begin(), cached.end(), got.begin()));
+  EXPECT_TRUE(std::equal(got.begin() + 131072, got.end(), data.begin() + 131072));
+  EXPECT_GE(read(stats().cache_read_bytes), 131072u);
+
+  // A cache read failure re-reads from the server.
+  make({}, {}, true);
+  backend_->set_contents(1, data);
+  inode_ = engine_->new_inode(*backend_, 1, data.size(), cookie_.get());
+  cookie_->preload(0, cached);
+  cookie_->fail_reads(EIO);
+  EXPECT_EQ(read_all(0, data.size(), 100000), data);
+}
+
+TEST_F(ReadPath, UnbufferedReadSeesDirtyBytesWithoutWritingThemBack) {
+  auto data = serve(100000);
+  auto mine = pattern(3000, 3);
+  write(50000, mine);
+  write(120000, mine);  // extends the file past the server's end
+  std::vector<std::byte> buf(130000);
+  auto r = unbuffered_read(*inode_, 0, buf.data(), buf.size());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(*r, 123000u);
+  auto want = data;
+  want.resize(123000);
+  std::copy(mine.begin(), mine.end(), want.begin() + 50000);
+  std::copy(mine.begin(), mine.end(), want.begin() + 120000);
+  buf.resize(123000);
+  EXPECT_EQ(buf, want);
+  EXPECT_EQ(backend_->counts().write_calls, 0u);
+}
+
+TEST_F(ReadPath, ReadSingleReadsTheObjectInOnePiece) {
+  MemoryBackend::Config bc;
+  bc.max_len = 4096;  // ignored for single objects
+  auto data = serve(50000, {}, bc);
+  std::vector<std::byte> buf(60000);
+  auto r = read_single(*inode_, buf.data(), buf.size());
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(*r, data.size());
+  buf.resize(*r);
+  EXPECT_EQ(buf, data);
+  EXPECT_EQ(backend_->counts().read_calls, 1u);
+}
+
+TEST_F(ReadPath, InvalidationDropsCleanDataAndKeepsDirtyData) {
+  auto data = serve(300000);
+  ASSERT_EQ(read_all(0, data.size(), 65536), data);
+  auto mine = pattern(2000, 8);
+  write(70000, mine);
+  // The server's copy changes behind our back.
+  auto theirs = pattern(300000, 99);
+  backend_->set_contents(1, theirs);
+  revalidate(*inode_, theirs.size(), true);
+  auto want = theirs;
+  std::copy(mine.begin(), mine.end(), want.begin() + 70000);
+  EXPECT_EQ(read_all(0, want.size(), 65536), want);
+  EXPECT_GT(read(stats().mem_invalidated), 0u);
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), want);
+}
+
+TEST_F(ReadPath, MemoryBudgetEvictsCleanFoliosLeastRecentlyUsed) {
+  Options o;
+  o.memory_limit = 1 << 20;
+  o.readahead_max = 256 * 1024;
+  auto data = serve(8 << 20, o);
+  EXPECT_EQ(read_all(0, data.size(), 65536), data);
+  EXPECT_LE(engine_->resident_bytes(), (1u << 20) + 2 * o.folio_size);
+  EXPECT_GT(read(stats().mem_evicted), 0u);
+  // Dirty data is never evicted.
+  auto mine = pattern(300000, 4);
+  write(0, mine);
+  EXPECT_EQ(read_all(1 << 20, 4 << 20, 65536).size(), 4u << 20);
+  auto head = read_all(0, mine.size(), 65536);
+  EXPECT_EQ(head, mine);
+}
+
+TEST_F(ReadPath, ConcurrentReadersAndWritersOnOneFile) {
+  MemoryBackend::Config bc;
+  bc.async = true;
+  bc.shuffle = true;
+  bc.max_len = 16384;
+  Options o;
+  o.folio_size = 4096;
+  o.memory_limit = 512 * 1024;  // readers evict while writers dirty
+  auto data = serve(1 << 20, o, bc);
+  // Writers own even 8 KiB blocks, readers check odd ones (never written) and the
+  // writers' blocks they own after the writers are done.
+  std::vector<std::thread> threads;
+  std::atomic<bool> bad{false};
+  for (int t = 0; t < 2; t++)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; i++) {
+        size_t block = (static_cast<size_t>(i * 7 + t) % 64) * 2;
+        auto d = pattern(8192, unsigned(block));
+        if (!perform_write(*inode_, block * 8192, d.data(), d.size()).ok()) bad = true;
+      }
+    });
+  for (int t = 0; t < 2; t++)
+    threads.emplace_back([&, t] {
+      ReadaheadState ra;
+      std::vector<std::byte> buf(8192);
+      for (int i = 0; i < 200; i++) {
+        size_t block = (static_cast<size_t>(i * 5 + t) % 64) * 2 + 1;
+        auto r = buffered_read(*inode_, ra, block * 8192, buf.data(), buf.size());
+        if (!r.ok() || *r != 8192 || !std::equal(buf.begin(), buf.end(), data.begin() + block * 8192)) bad = true;
+      }
+    });
+  for (auto& th : threads) th.join();
+  ASSERT_FALSE(bad.load());
+  auto want = data;
+  for (size_t block = 0; block < 128; block += 2) {
+    auto d = pattern(8192, unsigned(block));
+    std::copy(d.begin(), d.end(), want.begin() + block * 8192);
+  }
+  EXPECT_EQ(read_all(0, want.size(), 100000), want);
+  ASSERT_TRUE(sync().ok());
+  EXPECT_EQ(server(), want);
+}
+
+}  // namespace
+}  // namespace netfs::testing
