@@ -572,6 +572,7 @@ void Client::reconnect_loop() {
       if (s.ok()) {
         stats_.bump(stats_.fids_rebuilt, s->rebuilt);
         stats_.bump(stats_.fids_stale, s->stale);
+        stats_.bump(stats_.locks_reacquired, s->locks);
         asio::post(io_, [this, fd = *fd, ms = s->msize] { install(fd, ms); });
         lk.lock();
         break;

@@ -25,7 +25,8 @@ namespace netfs::p9 {
   X(resent)            /* calls sent again on a new connection */                   \
   X(failed_on_disconnect) /* sent kFail calls completed with ECONNRESET */          \
   X(fids_rebuilt)      /* fids walked again after reconnects */                     \
-  X(fids_stale)        /* fids that could not be rebuilt */
+  X(fids_stale)        /* fids that could not be rebuilt */                        \
+  X(locks_reacquired)  /* POSIX locks taken again after reconnects */
 
 struct ClientStats {
 #define NETFS_P9_DECLARE(name) std::atomic<uint64_t> name{0};

@@ -61,6 +61,35 @@ void FidTable::mark_stale(uint32_t fid) {
   if (it != fids_.end()) it->second.stale = true;
 }
 
+void FidTable::record_lock(uint32_t fid, const Lock& l) {
+  std::lock_guard lk(mu_);
+  auto it = fids_.find(fid);
+  if (it == fids_.end()) return;
+  uint64_t start = l.start;
+  uint64_t end = l.length == 0 || l.length > UINT64_MAX - start ? UINT64_MAX : start + l.length;
+  std::vector<HeldLock> next;
+  for (const HeldLock& h : it->second.locks) {
+    bool same_owner = h.proc_id == l.proc_id && h.client_id == l.client_id;
+    if (!same_owner || h.end <= start || h.start >= end) {
+      next.push_back(h);
+      continue;
+    }
+    // Keep the parts of h outside [start, end).
+    if (h.start < start) {
+      HeldLock left = h;
+      left.end = start;
+      next.push_back(left);
+    }
+    if (h.end > end) {
+      HeldLock right = h;
+      right.start = end;
+      next.push_back(right);
+    }
+  }
+  if (l.type != lock_type::kUnlck) next.push_back(HeldLock{l.type, start, end, l.proc_id, l.client_id});
+  it->second.locks = std::move(next);
+}
+
 void FidTable::rename(const Path& from, const Path& to) {
   std::lock_guard lk(mu_);
   for (auto& [fid, info] : fids_) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -27,12 +28,23 @@ namespace netfs::p9 {
 
 using Path = std::vector<std::string>;
 
+// A POSIX lock the server granted on a fid, kept so a reconnect can take it again.
+struct HeldLock {
+  uint8_t type = lock_type::kRdlck;
+  uint64_t start = 0;
+  uint64_t end = UINT64_MAX;  // exclusive; UINT64_MAX: to the end of the file
+  uint32_t proc_id = 0;
+  std::string client_id;
+  friend bool operator==(const HeldLock&, const HeldLock&) = default;
+};
+
 struct FidInfo {
   Path path;
   Qid qid;
   int64_t open_flags = -1;  // Tlopen flags, -1 when not open
   bool stale = false;
   bool rebuildable = true;  // false: xattr fids, which name server-side state
+  std::vector<HeldLock> locks;  // granted locks, per owner non-overlapping
 };
 
 class FidTable {
@@ -55,6 +67,9 @@ class FidTable {
   std::optional<FidInfo> get(uint32_t fid) const;
   bool is_stale(uint32_t fid) const;
   void mark_stale(uint32_t fid);
+  // Records a granted Tlock (or an unlock) with POSIX semantics for its owner
+  // (proc_id, client_id): the range replaces whatever that owner held there.
+  void record_lock(uint32_t fid, const Lock& lock);
   // Every fid at `from` or below it now lives under `to`.
   void rename(const Path& from, const Path& to);
   // Fids in number order, for rebuilding after a reconnect.

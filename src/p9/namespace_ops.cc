@@ -432,6 +432,7 @@ Result<uint8_t> Namespace::lock(uint32_t fid, const Lock& l, uint32_t flags) {
   // Locks of a lost session died with it, so asking again on the new one is the answer.
   if (!r.ok() && lost_in_flight(r.error())) r = c_.rpc<msg::Rlock>(t, Replay::kFail);
   if (!r.ok()) return r.error();
+  if (r->status == lock_status::kSuccess) c_.fids().record_lock(fid, l);
   return r->status;
 }
 

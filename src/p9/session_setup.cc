@@ -143,6 +143,14 @@ Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fi
       if (!o.ok() && !refused(o.error())) return o.error();
       same = o.ok();
     }
+    for (size_t i = 0; same && i < fi.locks.size(); i++) {
+      const HeldLock& h = fi.locks[i];
+      uint64_t len = h.end == UINT64_MAX ? 0 : h.end - h.start;
+      auto l = exchange<msg::Rlock>(ch, msg::Tlock{fid, h.type, 0, h.start, len, h.proc_id, h.client_id}, 1, info.msize);
+      if (!l.ok() && !refused(l.error())) return l.error();
+      same = l.ok() && l->status == lock_status::kSuccess;
+      if (same) info.locks++;
+    }
     if (same) {
       info.rebuilt++;
     } else {

@@ -1,8 +1,10 @@
 // Session setup: what happens on a freshly connected socket before the asynchronous
 // client takes it over, both at first connect and after every reconnect: Tversion (msize
 // negotiation), Tattach of the root fid, and the rebuilding of every fid the client had,
-// by walking its remembered path from the root and re-opening it with its flags (minus
-// O_CREAT, O_EXCL and O_TRUNC: a re-open must never truncate or create).
+// by walking its remembered path from the root, re-opening it with its flags (minus
+// O_CREAT, O_EXCL and O_TRUNC: a re-open must never truncate or create) and taking its
+// POSIX locks again (they died with the old session). A fid whose lock is now held by
+// someone else is marked stale: I/O that relied on the lock must not go on without it.
 //
 // It runs one RPC at a time with a blocking, time-limited exchange on the raw socket, so
 // a half-dead server cannot hang a reconnect, and nothing else may use the socket yet.
@@ -34,6 +36,7 @@ struct SessionInfo {
   Qid root_qid;
   size_t rebuilt = 0;    // fids walked (and re-opened) again
   size_t stale = 0;      // fids that could not be rebuilt
+  size_t locks = 0;      // POSIX locks taken again
 };
 
 // Requires: fd is a connected, blocking stream socket that nothing else uses.

@@ -121,6 +121,20 @@ TEST_F(DiodReconnect, AFileRemovedWhileDisconnectedBecomesStale) {
   EXPECT_EQ(client_->stats().fids_stale.load(), 1u);
 }
 
+TEST_F(DiodReconnect, LocksAreTakenAgain) {
+  auto f = ns_->create(Namespace::root(), "locked", O_RDWR, 0644);
+  ASSERT_TRUE(f.ok());
+  auto s = ns_->lock(f->fid, Lock{lock_type::kWrlck, 0, 10, 77, "netfs-test"});
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  ASSERT_EQ(*s, lock_status::kSuccess);
+  ASSERT_TRUE(diod_->restart()) << diod_->error();
+  ASSERT_TRUE(ns_->getattr(f->fid).ok());
+  EXPECT_EQ(client_->stats().locks_reacquired.load(), 1u) << client_->stats().format();
+  EXPECT_FALSE(client_->fids().is_stale(f->fid));
+  EXPECT_EQ(*ns_->lock(f->fid, Lock{lock_type::kUnlck, 0, 10, 77, "netfs-test"}), lock_status::kSuccess);
+  EXPECT_TRUE(client_->fids().get(f->fid)->locks.empty());
+}
+
 TEST_F(DiodReconnect, DroppedConnectionAloneReconnects) {
   auto f = ns_->create(Namespace::root(), "x", O_RDWR, 0644);
   ASSERT_TRUE(f.ok());

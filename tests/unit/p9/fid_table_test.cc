@@ -41,5 +41,20 @@ TEST(P9FidTable, StaleAndJoin) {
   EXPECT_EQ(join_path({}, {"..", "x"}), (Path{"x"}));
 }
 
+TEST(P9FidTable, LocksFollowPosixRangeRules) {
+  FidTable t;
+  t.set(1, FidInfo{{"f"}, {}, 2, false, true, {}});
+  t.record_lock(1, Lock{lock_type::kWrlck, 0, 100, 7, "me"});
+  t.record_lock(1, Lock{lock_type::kRdlck, 0, 0, 8, "me"});  // another owner, to EOF
+  t.record_lock(1, Lock{lock_type::kUnlck, 40, 20, 7, "me"});  // splits owner 7's range
+  auto locks = t.get(1)->locks;
+  ASSERT_EQ(locks.size(), 3u);
+  EXPECT_EQ(locks[0], (HeldLock{lock_type::kWrlck, 0, 40, 7, "me"}));
+  EXPECT_EQ(locks[1], (HeldLock{lock_type::kWrlck, 60, 100, 7, "me"}));
+  EXPECT_EQ(locks[2], (HeldLock{lock_type::kRdlck, 0, UINT64_MAX, 8, "me"}));
+  t.record_lock(1, Lock{lock_type::kUnlck, 0, 0, 7, "me"});
+  EXPECT_EQ(t.get(1)->locks.size(), 1u);
+}
+
 }  // namespace
 }  // namespace netfs::p9
