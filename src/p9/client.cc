@@ -120,13 +120,20 @@ Client::~Client() {
     sendq_.clear();
     cv_.notify_all();
   }
-  complete(fail);
   if (reconnect_thread_.joinable()) reconnect_thread_.join();
-  asio::post(io_, [this] {
-    asio::error_code ec;
-    if (sock_) sock_->close(ec);
-    sweep_timer_.cancel();
-  });
+  if (io_thread_.joinable()) {
+    // Invariant 6: close the socket (ending every read of borrowed payloads) before any
+    // completion runs.
+    std::promise<void> closed;
+    asio::post(io_, [this, &closed] {
+      asio::error_code ec;
+      if (sock_) sock_->close(ec);
+      sweep_timer_.cancel();
+      closed.set_value();
+    });
+    closed.get_future().wait();
+  }
+  complete(fail);
   work_.reset();
   if (io_thread_.joinable()) io_thread_.join();
 }

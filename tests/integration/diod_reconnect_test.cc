@@ -135,6 +135,22 @@ TEST_F(DiodReconnect, LocksAreTakenAgain) {
   EXPECT_TRUE(client_->fids().get(f->fid)->locks.empty());
 }
 
+TEST_F(DiodReconnect, CallsTimeOutWhileTheServerStaysDown) {
+  ClientOptions o = diod_options(*diod_);
+  o.rpc_timeout = std::chrono::milliseconds(300);
+  auto c = Client::connect(o);
+  ASSERT_TRUE(c.ok()) << c.error().message();
+  Namespace ns(**c);
+  diod_->kill_hard();
+  auto a = ns.getattr(Namespace::root());
+  EXPECT_EQ(a.errnum(), ETIMEDOUT);
+  EXPECT_GE((*c)->stats().reconnect_failures.load(), 1u);
+  // And it comes back by itself once the server does.
+  ASSERT_TRUE(diod_->start()) << diod_->error();
+  ASSERT_TRUE((*c)->test_wait_reconnects(1, std::chrono::seconds(10)));
+  EXPECT_TRUE(ns.getattr(Namespace::root()).ok());
+}
+
 TEST_F(DiodReconnect, DroppedConnectionAloneReconnects) {
   auto f = ns_->create(Namespace::root(), "x", O_RDWR, 0644);
   ASSERT_TRUE(f.ok());

@@ -164,6 +164,24 @@ TEST(P9Client, CancelFlushesASentCall) {
   s.reply(flush->tag, msg::Rflush{});
 }
 
+TEST(P9Client, CancelOfAQueuedCallSendsNothing) {
+  FakeServer s;
+  auto o = opts(s);
+  o.max_inflight = 1;
+  auto c = connect(o);
+  ASSERT_TRUE(c);
+  auto first = getattr(*c, 1);
+  auto queued = getattr(*c, 2);  // waits for the one slot
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  EXPECT_TRUE(c->cancel(queued->id));
+  EXPECT_EQ(queued->f.get().errnum(), ECANCELED);
+  s.reply(m->tag, attr_with_size(1));
+  EXPECT_TRUE(first->f.get().ok());
+  EXPECT_FALSE(s.next(50ms)) << "neither the cancelled call nor a Tflush was sent";
+  EXPECT_EQ(c->stats().flushes.load(), 0u);
+}
+
 TEST(P9Client, MalformedRepliesFailOnlyTheirCall) {
   FakeServer s;
   auto c = connect(opts(s));
