@@ -1,0 +1,40 @@
+// FileHandle and DirHandle: what a FUSE open() / opendir() returns (as fi->fh), after the
+// kernel's struct file: the node, how it was opened, its readahead window and its
+// cursor into the inode's write-back error sequence (so each open file learns of a
+// write-back failure once, at fsync or close). A directory handle holds the listing
+// taken at opendir, so readdir offsets stay stable while the directory changes.
+//
+// Threading: ra is used under ra_mu (FUSE may run two reads of one handle at once).
+// wb_cursor under cursor_mu. The rest is fixed after open.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fuse/node.h"
+#include "netfs/errseq.h"
+#include "netfs/read.h"
+#include "p9/protocol.h"
+
+namespace netfs::fuse {
+
+struct FileHandle {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<Inode> inode;  // the same as node->inode, pinned for the handle's life
+  int flags = 0;                 // open(2) flags
+  bool direct = false;           // O_DIRECT or -o direct_io: unbuffered engine calls
+  bool wrote = false;            // a write went through this handle (close must flush)
+  std::mutex ra_mu;
+  ReadaheadState ra;
+  std::mutex cursor_mu;
+  Errseq::Cursor wb_cursor = 0;
+  uint64_t lock_owner = 0;       // FUSE lock owner seen on this handle (for release)
+};
+
+struct DirHandle {
+  std::shared_ptr<Node> node;
+  std::vector<p9::Dirent> entries;  // readdir offset n = entries[n-1]'s successor
+};
+
+}  // namespace netfs::fuse

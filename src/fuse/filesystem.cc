@@ -1,0 +1,768 @@
+#include "fuse/filesystem.h"
+
+#include <linux/fs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "netfs/inode.h"
+#include "netfs/read.h"
+#include "netfs/stats.h"
+
+namespace netfs::fuse {
+
+namespace {
+
+// Errors that mean "this open mode is not allowed", so a read-only fid will do.
+bool open_denied(int e) { return e == EACCES || e == EPERM || e == EROFS || e == ETXTBSY; }
+
+}  // namespace
+
+Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts) : url_(url), opts_(opts) {
+  char host[256] = "localhost";
+  gethostname(host, sizeof host - 1);
+  lock_client_id_ = std::string("netfs@") + host;
+}
+
+Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, const MountOptions& opts,
+                                                        std::string* why) {
+  std::unique_ptr<Filesystem> fs(new Filesystem(url, opts));
+  Options eo;
+  eo.writeback_delay = opts.writeback_delay;
+  eo.dirty_limit = opts.dirty_limit;
+  eo.max_retries = opts.retries;
+  eo.memory_limit = opts.memory;
+  eo.readahead_max = opts.readahead_max;
+  eo.worker_threads = 4;
+  fs->engine_ = std::make_unique<Engine>(eo);
+
+  // Reachability first, so that "no server there" and "the server said no" read differently.
+  auto probe = p9::connect_endpoint(url.endpoint, std::chrono::milliseconds(5000));
+  if (!probe.ok()) {
+    if (why) *why = "cannot reach 9P server at " + url.endpoint.to_string() + ": " + probe.error().message();
+    return probe.error();
+  }
+  ::close(*probe);
+
+  p9::ClientOptions co;
+  co.endpoint = url.endpoint;
+  co.aname = url.export_path;
+  co.uname = opts.uname;
+  co.msize = opts.msize;
+  co.rpc_timeout = opts.timeout;
+  co.engine_stats = &fs->engine_->stats();
+  auto c = p9::Client::connect(co);
+  if (!c.ok()) {
+    if (why)
+      *why = "9P server at " + url.endpoint.to_string() + " refused export '" + url.export_path +
+             "': " + c.error().message();
+    return c.error();
+  }
+  fs->client_ = std::move(*c);
+  fs->ns_ = std::make_unique<p9::Namespace>(*fs->client_);
+  fs->backend_ = std::make_unique<p9::Backend>(*fs->client_);
+
+  auto rootq = fs->ns_->getattr(p9::Namespace::root());
+  if (!rootq.ok()) {
+    if (why) *why = "cannot stat the export's root: " + rootq.error().message();
+    return rootq.error();
+  }
+  if (!(rootq->qid.type & p9::qid_type::kDir)) {
+    if (why) *why = "export '" + url.export_path + "' is not a directory";
+    return make_error(ENOTDIR, "export root");
+  }
+  auto root = std::make_shared<Node>();
+  root->qid = rootq->qid;
+  root->fid = p9::Namespace::root();
+  fs->table_ = std::make_unique<InodeTable>(std::move(root));
+  fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
+  return fs;
+}
+
+Filesystem::~Filesystem() {
+  if (table_) {
+    for (const auto& f : sync_all())
+      fprintf(stderr, "netfs: at exit, %llu dirty bytes of %s could not be written: %s\n",
+              static_cast<unsigned long long>(f.dirty_bytes), f.path.c_str(), strerror(f.error));
+  }
+  flusher_.reset();
+  // Engine inodes go before the engine; fids die with the client.
+  orphans_.clear();
+  table_.reset();
+  backend_.reset();
+  ns_.reset();
+  client_.reset();
+  engine_.reset();
+}
+
+// ---------------------------------------------------------------- helpers
+
+Result<std::shared_ptr<Node>> Filesystem::node(uint64_t ino) {
+  auto n = table_->get(ino);
+  if (!n) return make_error(ESTALE, "fuse: unknown inode");
+  return n;
+}
+
+struct stat Filesystem::to_stat(Node& n, const p9::Attr& a) {
+  struct stat st {};
+  st.st_ino = a.qid.path;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_rdev = a.rdev;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blksize = a.blksize ? static_cast<blksize_t>(a.blksize) : 4096;
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st.st_atim = {static_cast<time_t>(a.atime_sec), static_cast<long>(a.atime_nsec)};
+  st.st_mtim = {static_cast<time_t>(a.mtime_sec), static_cast<long>(a.mtime_nsec)};
+  st.st_ctim = {static_cast<time_t>(a.ctime_sec), static_cast<long>(a.ctime_nsec)};
+  // While we hold the file open or hold unwritten data, our size is the truth: the
+  // server has not seen our buffered writes yet.
+  std::lock_guard lk(n.io_mu);
+  if (n.inode && (n.open_count || n.inode->dirty_bytes())) st.st_size = static_cast<off_t>(n.inode->size());
+  return st;
+}
+
+Result<p9::Attr> Filesystem::fetch_attr(Node& n) {
+  FidRef r(n);
+  return ns_->getattr(r.fid());
+}
+
+void Filesystem::swap_fid(Node& n, uint32_t fid) {
+  uint32_t old;
+  {
+    std::unique_lock lk(n.fid_mu);
+    old = n.fid;
+    n.fid = fid;
+  }
+  if (old != p9::kNoFid && old != p9::Namespace::root()) (void)ns_->clunk(old);
+}
+
+Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name) {
+  Result<p9::Entry> e = make_error(EIO);
+  {
+    FidRef r(parent);
+    e = ns_->lookup(r.fid(), name);
+  }
+  if (!e.ok()) return e.error();
+  auto a = ns_->getattr(e->fid);
+  if (!a.ok()) {
+    (void)ns_->clunk(e->fid);
+    return a.error();
+  }
+  bool used = false;
+  auto n = table_->add_lookup(a->qid, e->fid, &used);
+  // The fresh fid names the file by its current path; the old one may not (rename).
+  if (!used) swap_fid(*n, e->fid);
+  return EntryReply{n->ino, to_stat(*n, *a)};
+}
+
+std::string Filesystem::path_of(Node& n) {
+  FidRef r(n);
+  auto fi = client_->fids().get(r.fid());
+  if (!fi) return "?";
+  std::string p;
+  for (const auto& c : fi->path) p += "/" + c;
+  return p.empty() ? "/" : p;
+}
+
+void Filesystem::record_seen_locked(Node& n, const p9::Attr& a) {
+  n.seen_valid = true;
+  n.seen_version = a.qid.version;
+  n.seen_size = a.size;
+  n.seen_mtime_sec = a.mtime_sec;
+  n.seen_mtime_nsec = a.mtime_nsec;
+}
+
+Status Filesystem::attach_io_locked(Node& n, uint64_t size) {
+  Result<p9::Entry> c = make_error(EIO);
+  {
+    FidRef r(n);
+    c = ns_->walk(r.fid(), {});
+  }
+  if (!c.ok()) return c.error();
+  bool writable = !opts_.read_only;
+  auto o = ns_->open(c->fid, writable ? O_RDWR : O_RDONLY);
+  if (!o.ok() && writable && open_denied(o.errnum())) {
+    writable = false;
+    o = ns_->open(c->fid, O_RDONLY);
+  }
+  if (!o.ok()) {
+    (void)ns_->clunk(c->fid);
+    return o.error();
+  }
+  n.io_fid = c->fid;
+  n.io_writable = writable;
+  n.inode = engine_->new_inode(*backend_, c->fid, size);
+  return ok_status();
+}
+
+void Filesystem::retire(std::shared_ptr<Node> n) {
+  std::shared_ptr<Inode> inode;
+  uint32_t io_fid;
+  {
+    std::lock_guard lk(n->io_mu);
+    inode = n->inode;
+    io_fid = n->io_fid;
+  }
+  if (inode) {
+    // Write-back may still be in flight (the flusher): it needs the I/O fid.
+    Errseq::Cursor cur = inode->wb_err().sample();
+    Status st = netfs::fsync(*inode, cur);
+    if (!st.ok() || inode->dirty_bytes()) {
+      std::lock_guard lk(orphans_mu_);
+      orphans_.push_back(std::move(n));
+      return;
+    }
+  }
+  {
+    std::lock_guard lk(n->io_mu);
+    n->inode.reset();
+    n->io_fid = p9::kNoFid;
+  }
+  if (io_fid != p9::kNoFid) (void)ns_->clunk(io_fid);
+  swap_fid(*n, p9::kNoFid);
+}
+
+// ---------------------------------------------------------------- namespace
+
+Result<EntryReply> Filesystem::lookup(uint64_t parent, std::string_view name) {
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  return enter(**p, name);
+}
+
+void Filesystem::forget(uint64_t ino, uint64_t nlookup) {
+  if (auto gone = table_->forget(ino, nlookup)) retire(std::move(gone));
+}
+
+Result<struct stat> Filesystem::getattr(uint64_t ino) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  auto a = fetch_attr(**n);
+  if (!a.ok()) return a.error();
+  return to_stat(**n, *a);
+}
+
+Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int to_set) {
+  auto nr = node(ino);
+  if (!nr.ok()) return nr.error();
+  Node& n = **nr;
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard lk(n.io_mu);
+    inode = n.inode;
+  }
+  if (to_set & set_attr::kSize) {
+    if (n.is_dir()) return make_error(EISDIR, "truncate");
+    Status st = inode ? netfs::truncate(*inode, static_cast<uint64_t>(in.st_size)) : [&]() -> Status {
+      p9::SetAttr sa;
+      sa.valid = p9::setattr_mask::kSize;
+      sa.size = static_cast<uint64_t>(in.st_size);
+      FidRef r(n);
+      return ns_->setattr(r.fid(), sa);
+    }();
+    if (!st.ok()) return st.error();
+  }
+  p9::SetAttr sa;
+  if (to_set & set_attr::kMode) sa.valid |= p9::setattr_mask::kMode, sa.mode = in.st_mode;
+  if (to_set & set_attr::kUid) sa.valid |= p9::setattr_mask::kUid, sa.uid = in.st_uid;
+  if (to_set & set_attr::kGid) sa.valid |= p9::setattr_mask::kGid, sa.gid = in.st_gid;
+  if (to_set & (set_attr::kAtime | set_attr::kAtimeNow)) {
+    sa.valid |= p9::setattr_mask::kAtime;
+    if (!(to_set & set_attr::kAtimeNow)) {
+      sa.valid |= p9::setattr_mask::kAtimeSet;
+      sa.atime_sec = static_cast<uint64_t>(in.st_atim.tv_sec);
+      sa.atime_nsec = static_cast<uint64_t>(in.st_atim.tv_nsec);
+    }
+  }
+  if (to_set & (set_attr::kMtime | set_attr::kMtimeNow)) {
+    sa.valid |= p9::setattr_mask::kMtime;
+    if (!(to_set & set_attr::kMtimeNow)) {
+      sa.valid |= p9::setattr_mask::kMtimeSet;
+      sa.mtime_sec = static_cast<uint64_t>(in.st_mtim.tv_sec);
+      sa.mtime_nsec = static_cast<uint64_t>(in.st_mtim.tv_nsec);
+    }
+    // Data written back later would move the mtime again (tar, cp -p, rsync set it last).
+    if (inode && inode->dirty_bytes()) {
+      WritebackControl wbc;
+      wbc.sync = true;
+      auto w = writepages(*inode, wbc);
+      if (!w.ok()) return w.error();
+    }
+  }
+  if (to_set & set_attr::kCtime) sa.valid |= p9::setattr_mask::kCtime;
+  if (sa.valid) {
+    FidRef r(n);
+    Status st = ns_->setattr(r.fid(), sa);
+    if (!st.ok()) return st.error();
+  }
+  auto a = fetch_attr(n);
+  if (!a.ok()) return a.error();
+  if (inode && (to_set & (set_attr::kSize | set_attr::kMtime | set_attr::kMtimeNow))) {
+    std::lock_guard lk(n.io_mu);
+    if (!inode->dirty_bytes()) record_seen_locked(n, *a);
+  }
+  return to_stat(n, *a);
+}
+
+Result<std::string> Filesystem::readlink(uint64_t ino) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  FidRef r(**n);
+  return ns_->readlink(r.fid());
+}
+
+Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev, gid_t gid) {
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  {
+    FidRef r(**p);
+    auto q = ns_->mknod(r.fid(), name, mode, major(rdev), minor(rdev), gid);
+    if (!q.ok()) return q.error();
+  }
+  return enter(**p, name);
+}
+
+Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mode_t mode, gid_t gid) {
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  {
+    FidRef r(**p);
+    auto q = ns_->mkdir(r.fid(), name, mode & 07777, gid);
+    if (!q.ok()) return q.error();
+  }
+  return enter(**p, name);
+}
+
+Result<EntryReply> Filesystem::symlink(uint64_t parent, std::string_view name, std::string_view target, gid_t gid) {
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  {
+    FidRef r(**p);
+    auto q = ns_->symlink(r.fid(), name, target, gid);
+    if (!q.ok()) return q.error();
+  }
+  return enter(**p, name);
+}
+
+Result<EntryReply> Filesystem::link(uint64_t ino, uint64_t newparent, std::string_view name) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  auto p = node(newparent);
+  if (!p.ok()) return p.error();
+  {
+    FidRef rp(**p);
+    FidRef rn(**n);
+    Status st = ns_->link(rp.fid(), rn.fid(), name);
+    if (!st.ok()) return st.error();
+  }
+  return enter(**p, name);
+}
+
+Status Filesystem::unlink(uint64_t parent, std::string_view name) {
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  FidRef r(**p);
+  return ns_->unlink(r.fid(), name);
+}
+
+Status Filesystem::rmdir(uint64_t parent, std::string_view name) {
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  FidRef r(**p);
+  return ns_->rmdir(r.fid(), name);
+}
+
+Status Filesystem::rename(uint64_t parent, std::string_view name, uint64_t newparent, std::string_view newname,
+                          unsigned flags) {
+  if (flags & RENAME_EXCHANGE) return make_error(EINVAL, "rename: 9P2000.L has no exchange");
+  if (flags & ~unsigned(RENAME_NOREPLACE)) return make_error(EINVAL, "rename: unknown flag");
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  auto np = node(newparent);
+  if (!np.ok()) return np.error();
+  if (flags & RENAME_NOREPLACE) {
+    FidRef r(**np);
+    auto e = ns_->lookup(r.fid(), newname);
+    if (e.ok()) {
+      (void)ns_->clunk(e->fid);
+      return make_error(EEXIST, "rename: target exists");
+    }
+    if (e.errnum() != ENOENT) return e.error();
+  }
+  {
+    FidRef ro(**p);
+    FidRef rn(**np);
+    NETFS_TRY(ns_->rename(ro.fid(), name, rn.fid(), newname));
+  }
+  // diod names fids by path: give the moved node a fid that names its new place, and,
+  // for a directory, every node we know below it.
+  auto moved = enter(**np, newname);
+  if (!moved.ok()) return ok_status();
+  if (S_ISDIR(moved->attr.st_mode)) {
+    auto top = table_->get(moved->ino);
+    p9::Path prefix;
+    if (top) {
+      FidRef r(*top);
+      if (auto fi = client_->fids().get(r.fid())) prefix = fi->path;
+    }
+    if (!prefix.empty()) refresh_below(prefix);
+  }
+  forget(moved->ino, 1);
+  return ok_status();
+}
+
+void Filesystem::refresh_below(const p9::Path& prefix) {
+  for (auto& n : table_->all()) {
+    p9::Path path;
+    {
+      FidRef r(*n);
+      if (r.fid() == p9::kNoFid || r.fid() == p9::Namespace::root()) continue;
+      auto fi = client_->fids().get(r.fid());
+      if (!fi || fi->path.size() <= prefix.size() || !std::equal(prefix.begin(), prefix.end(), fi->path.begin()))
+        continue;
+      path = fi->path;  // already moved by the client's FidTable
+    }
+    auto e = ns_->walk(p9::Namespace::root(), path);
+    if (!e.ok()) continue;
+    if (e->qid.path != n->qid.path) {
+      (void)ns_->clunk(e->fid);
+      continue;
+    }
+    swap_fid(*n, e->fid);
+  }
+}
+
+Result<struct statvfs> Filesystem::statfs() {
+  auto s = ns_->statfs(p9::Namespace::root());
+  if (!s.ok()) return s.error();
+  struct statvfs v {};
+  v.f_bsize = s->bsize;
+  v.f_frsize = s->bsize;
+  v.f_blocks = s->blocks;
+  v.f_bfree = s->bfree;
+  v.f_bavail = s->bavail;
+  v.f_files = s->files;
+  v.f_ffree = s->ffree;
+  v.f_favail = s->ffree;
+  v.f_fsid = s->fsid;
+  v.f_namemax = s->namelen;
+  return v;
+}
+
+// ---------------------------------------------------------------- files
+
+Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
+  auto nr = node(ino);
+  if (!nr.ok()) return nr.error();
+  Node& n = **nr;
+  if (n.is_dir()) return make_error(EISDIR, "open");
+  bool want_write = (flags & O_ACCMODE) != O_RDONLY;
+  if (want_write && opts_.read_only) return make_error(EROFS, "open");
+  auto a = fetch_attr(n);
+  if (!a.ok()) return a.error();
+  Opened out;
+  std::lock_guard lk(n.io_mu);
+  if (want_write && n.inode && !n.io_writable && n.open_count == 0 && !n.inode->dirty_bytes()) {
+    // Opened read-only before; nothing depends on that fid now: reopen read-write.
+    (void)ns_->clunk(n.io_fid);
+    n.inode.reset();
+    n.io_fid = p9::kNoFid;
+  }
+  if (!n.inode) {
+    NETFS_TRY(attach_io_locked(n, a->size));
+  } else {
+    bool changed = !n.seen_valid || a->qid.version != n.seen_version || a->size != n.seen_size ||
+                   a->mtime_sec != n.seen_mtime_sec || a->mtime_nsec != n.seen_mtime_nsec;
+    if (changed) revalidate(*n.inode, a->size, true);
+    out.keep_cache = !changed;
+  }
+  if (want_write && !n.io_writable) return make_error(EACCES, "open: the server allows only reading");
+  if (!n.inode->dirty_bytes()) record_seen_locked(n, *a);
+  auto* fh = new FileHandle;
+  fh->node = *nr;
+  fh->inode = n.inode;
+  fh->flags = flags;
+  fh->direct = opts_.direct_io || (flags & O_DIRECT);
+  fh->wb_cursor = n.inode->wb_err().sample();
+  n.open_count++;
+  out.fh = fh;
+  out.direct_io = fh->direct;
+  return out;
+}
+
+Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t parent, std::string_view name,
+                                                                     mode_t mode, int flags, gid_t gid) {
+  if (opts_.read_only) return make_error(EROFS, "create");
+  auto p = node(parent);
+  if (!p.ok()) return p.error();
+  // The I/O fid is read-write whatever this open asked for: later opens share it.
+  uint32_t sflags = O_CREAT | O_RDWR | (flags & (O_EXCL | O_TRUNC));
+  Result<p9::Created> c = make_error(EIO);
+  {
+    FidRef r(**p);
+    c = ns_->create(r.fid(), name, sflags, mode & 07777, gid);
+  }
+  if (!c.ok()) return c.error();
+  auto e = enter(**p, name);
+  if (!e.ok()) {
+    (void)ns_->clunk(c->fid);
+    return e.error();
+  }
+  auto nr = node(e->ino);
+  if (!nr.ok()) {
+    (void)ns_->clunk(c->fid);
+    return nr.error();
+  }
+  Node& n = **nr;
+  {
+    std::lock_guard lk(n.io_mu);
+    if (!n.inode) {
+      n.io_fid = c->fid;
+      n.io_writable = true;
+      n.inode = engine_->new_inode(*backend_, c->fid, static_cast<uint64_t>(e->attr.st_size));
+      c->fid = p9::kNoFid;
+    }
+  }
+  if (c->fid != p9::kNoFid) (void)ns_->clunk(c->fid);  // the file was already open here
+  auto o = open(e->ino, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+  if (!o.ok()) {
+    forget(e->ino, 1);
+    return o.error();
+  }
+  return std::make_pair(*e, *o);
+}
+
+Result<size_t> Filesystem::read(FileHandle& fh, uint64_t off, void* buf, size_t len) {
+  if (fh.direct) return unbuffered_read(*fh.inode, off, buf, len);
+  std::lock_guard lk(fh.ra_mu);
+  return buffered_read(*fh.inode, fh.ra, off, buf, len);
+}
+
+Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, size_t len) {
+  if ((fh.flags & O_ACCMODE) == O_RDONLY) return make_error(EBADF, "write on a read-only handle");
+  fh.wrote = true;
+  if (fh.direct) return unbuffered_write(*fh.inode, off, buf, len);
+  return perform_write(*fh.inode, off, buf, len, WriteMode::kWriteBack);
+}
+
+Status Filesystem::flush(FileHandle& fh) {
+  if ((fh.flags & O_ACCMODE) == O_RDONLY && !fh.wrote) return ok_status();
+  Inode& inode = *fh.inode;
+  Status st;
+  {
+    std::lock_guard lk(fh.cursor_mu);
+    st = netfs::fsync(inode, fh.wb_cursor);
+  }
+  if (!st.ok()) return st;
+  // What the server now holds is ours: remember it so our own write does not look like
+  // somebody else's change at the next open.
+  auto a = fetch_attr(*fh.node);
+  if (a.ok()) {
+    std::lock_guard lk(fh.node->io_mu);
+    if (!inode.dirty_bytes()) record_seen_locked(*fh.node, *a);
+  }
+  return ok_status();
+}
+
+void Filesystem::release(FileHandle* fh) {
+  auto n = fh->node;
+  {
+    std::lock_guard lk(n->io_mu);
+    n->open_count--;
+  }
+  delete fh;
+  // A node the kernel forgot while the file was open leaves now.
+  table_->prune(n);
+}
+
+Status Filesystem::fsync(FileHandle& fh, bool datasync) {
+  {
+    std::lock_guard lk(fh.cursor_mu);
+    NETFS_TRY(netfs::fsync(*fh.inode, fh.wb_cursor));
+  }
+  uint32_t fid;
+  {
+    std::lock_guard lk(fh.node->io_mu);
+    fid = fh.node->io_fid;
+  }
+  return ns_->fsync(fid, datasync);
+}
+
+// ---------------------------------------------------------------- directories
+
+Result<DirHandle*> Filesystem::opendir(uint64_t ino) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  if (!(*n)->is_dir()) return make_error(ENOTDIR, "opendir");
+  Result<std::vector<p9::Dirent>> all = make_error(EIO);
+  {
+    FidRef r(**n);
+    all = ns_->readdir_all(r.fid());
+  }
+  if (!all.ok()) return all.error();
+  auto* dh = new DirHandle;
+  dh->node = *n;
+  dh->entries = std::move(*all);
+  return dh;
+}
+
+void Filesystem::releasedir(DirHandle* dh) { delete dh; }
+
+// ---------------------------------------------------------------- xattrs and locks
+
+Result<p9::Bytes> Filesystem::getxattr(uint64_t ino, std::string_view name) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  FidRef r(**n);
+  return ns_->getxattr(r.fid(), name);
+}
+
+Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  FidRef r(**n);
+  return ns_->listxattr(r.fid());
+}
+
+Status Filesystem::setxattr(uint64_t ino, std::string_view name, const void* value, size_t size, int flags) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  FidRef r(**n);
+  return ns_->setxattr(r.fid(), name, p9::ByteSpan(static_cast<const std::byte*>(value), size),
+                       static_cast<uint32_t>(flags));
+}
+
+Status Filesystem::removexattr(uint64_t ino, std::string_view name) {
+  auto n = node(ino);
+  if (!n.ok()) return n.error();
+  FidRef r(**n);
+  // A removal of a name that is not there is ENODATA on Linux; the 9P idiom cannot tell.
+  auto cur = ns_->getxattr(r.fid(), name);
+  if (!cur.ok()) return cur.error();
+  return ns_->removexattr(r.fid(), name);
+}
+
+namespace {
+
+p9::Lock to_p9_lock(const struct flock& l, uint64_t owner, const std::string& client) {
+  p9::Lock k;
+  k.type = l.l_type == F_RDLCK ? p9::lock_type::kRdlck : l.l_type == F_WRLCK ? p9::lock_type::kWrlck
+                                                                             : p9::lock_type::kUnlck;
+  k.start = static_cast<uint64_t>(l.l_start);
+  k.length = static_cast<uint64_t>(l.l_len);
+  // The server tells lock owners apart by (proc_id, client_id): the FUSE lock owner is
+  // unique per open file description / process, so it goes into both.
+  k.proc_id = static_cast<uint32_t>(owner ^ (owner >> 32));
+  k.client_id = client + ":" + std::to_string(owner);
+  return k;
+}
+
+}  // namespace
+
+Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, bool sleep) {
+  uint32_t fid;
+  {
+    std::lock_guard lk(fh.node->io_mu);
+    fid = fh.node->io_fid;
+  }
+  p9::Lock k = to_p9_lock(l, owner, lock_client_id_);
+  auto backoff = std::chrono::milliseconds(10);
+  for (;;) {
+    auto s = ns_->lock(fid, k, sleep ? p9::lock_flags::kBlock : 0);
+    if (!s.ok()) return s.error();
+    if (*s == p9::lock_status::kSuccess) return ok_status();
+    if (*s == p9::lock_status::kError) return make_error(ENOLCK, "lock: server error");
+    if (!sleep) return make_error(EAGAIN, "lock: held by another owner");
+    // 9P has no lock callback: poll, as v9fs does, backing off to half a second.
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
+  }
+}
+
+Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, uint64_t owner) {
+  uint32_t fid;
+  {
+    std::lock_guard lk(fh.node->io_mu);
+    fid = fh.node->io_fid;
+  }
+  auto g = ns_->getlock(fid, to_p9_lock(l, owner, lock_client_id_));
+  if (!g.ok()) return g.error();
+  struct flock out = l;
+  out.l_type = g->type == p9::lock_type::kRdlck ? F_RDLCK : g->type == p9::lock_type::kWrlck ? F_WRLCK : F_UNLCK;
+  out.l_start = static_cast<off_t>(g->start);
+  out.l_len = static_cast<off_t>(g->length);
+  out.l_pid = static_cast<pid_t>(g->proc_id);
+  return out;
+}
+
+// ---------------------------------------------------------------- control
+
+std::vector<UnwrittenFile> Filesystem::sync_all() {
+  std::vector<std::shared_ptr<Node>> nodes = table_->all();
+  {
+    std::lock_guard lk(orphans_mu_);
+    nodes.insert(nodes.end(), orphans_.begin(), orphans_.end());
+  }
+  std::vector<UnwrittenFile> failed;
+  for (auto& n : nodes) {
+    std::shared_ptr<Inode> inode;
+    {
+      std::lock_guard lk(n->io_mu);
+      inode = n->inode;
+    }
+    if (!inode) continue;
+    Errseq::Cursor cur = inode->wb_err().sample();
+    Status st = netfs::fsync(*inode, cur);
+    uint64_t left = inode->dirty_bytes();
+    if (!st.ok() || left) failed.push_back({path_of(*n), left, st.ok() ? EIO : st.errnum()});
+  }
+  // Orphans whose data is now written can let go of their fids.
+  std::vector<std::shared_ptr<Node>> done;
+  {
+    std::lock_guard lk(orphans_mu_);
+    for (auto it = orphans_.begin(); it != orphans_.end();) {
+      std::lock_guard io((*it)->io_mu);
+      if (!(*it)->inode || !(*it)->inode->dirty_bytes()) {
+        done.push_back(*it);
+        it = orphans_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (auto& n : done) retire(n);
+  return failed;
+}
+
+std::string Filesystem::stats_text() {
+  std::string s = engine_->stats().format_text();
+  s += "9P     : msize=" + std::to_string(client_->msize()) + " " + client_->stats().format() + "\n";
+  s += "FUSE   : nodes=" + std::to_string(table_->size()) + "\n";
+  return s;
+}
+
+std::string Filesystem::stats_json() {
+  std::string s = engine_->stats().format_json();
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  if (!s.empty() && s.back() == '}') s.pop_back();
+  auto& cs = client_->stats();
+  auto put = [&](const char* k, uint64_t v) { s += std::string(",\"") + k + "\":" + std::to_string(v); };
+  put("msize", client_->msize());
+  put("p9_rpcs", cs.rpcs.load());
+  put("p9_bytes_sent", cs.bytes_sent.load());
+  put("p9_bytes_received", cs.bytes_received.load());
+  put("p9_timeouts", cs.timeouts.load());
+  put("p9_disconnects", cs.disconnects.load());
+  put("p9_reconnects", cs.reconnects.load());
+  put("fuse_nodes", table_->size());
+  s += "}\n";
+  return s;
+}
+
+}  // namespace netfs::fuse

@@ -1,0 +1,163 @@
+// Filesystem: the FUSE adapter's brain, with no libfuse types in its interface so that
+// it can be driven by tests without a mount. It turns kernel inode numbers and handles
+// into engine calls for data (perform_write, buffered_read, fsync, truncate, with a
+// Flusher running) and 9P namespace calls for metadata, after what fs/9p's
+// vfs_inode_dotl.c / vfs_file.c do for the kernel.
+//
+// Coherency (docs/fuse.md): close-to-open. close() (FUSE flush) writes the file's dirty
+// data back and reports a write-back error; open() compares the server's attributes
+// (qid.version, mtime, size) with those seen when we last agreed with the server and, if
+// the file changed elsewhere, drops our clean cached data (engine) and tells the kernel
+// not to keep its page cache. Dirty data is never dropped by that.
+//
+// Threading: every method is thread-safe; FUSE calls them from many worker threads.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <fcntl.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "fuse/file_handle.h"
+#include "fuse/inode_table.h"
+#include "fuse/mount_options.h"
+#include "fuse/remote_url.h"
+#include "netfs/engine.h"
+#include "netfs/result.h"
+#include "netfs/write.h"
+#include "p9/backend.h"
+#include "p9/client.h"
+#include "p9/namespace_ops.h"
+
+namespace netfs::fuse {
+
+struct EntryReply {
+  uint64_t ino = 0;
+  struct stat attr {};
+};
+
+// A file whose data could not be written back.
+struct UnwrittenFile {
+  std::string path;  // from the export root, best effort ("?" when unknown)
+  uint64_t dirty_bytes = 0;
+  int error = 0;
+};
+
+// setattr's to_set bits; the values are FUSE's FUSE_SET_ATTR_*.
+namespace set_attr {
+inline constexpr int kMode = 1 << 0;
+inline constexpr int kUid = 1 << 1;
+inline constexpr int kGid = 1 << 2;
+inline constexpr int kSize = 1 << 3;
+inline constexpr int kAtime = 1 << 4;
+inline constexpr int kMtime = 1 << 5;
+inline constexpr int kAtimeNow = 1 << 7;
+inline constexpr int kMtimeNow = 1 << 8;
+inline constexpr int kCtime = 1 << 10;
+}  // namespace set_attr
+
+class Filesystem {
+ public:
+  // Connects to the server and attaches the export. On failure *why says whether the
+  // server was unreachable or refused the export.
+  static Result<std::unique_ptr<Filesystem>> connect(const RemoteUrl& url, const MountOptions& opts,
+                                                     std::string* why);
+  ~Filesystem();  // writes back what it can, then disconnects
+  Filesystem(const Filesystem&) = delete;
+  Filesystem& operator=(const Filesystem&) = delete;
+
+  // ---- namespace ----
+  Result<EntryReply> lookup(uint64_t parent, std::string_view name);
+  void forget(uint64_t ino, uint64_t nlookup);
+  Result<struct stat> getattr(uint64_t ino);
+  Result<struct stat> setattr(uint64_t ino, const struct stat& attr, int to_set);
+  Result<std::string> readlink(uint64_t ino);
+  Result<EntryReply> mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev, gid_t gid);
+  Result<EntryReply> mkdir(uint64_t parent, std::string_view name, mode_t mode, gid_t gid);
+  Result<EntryReply> symlink(uint64_t parent, std::string_view name, std::string_view target, gid_t gid);
+  Result<EntryReply> link(uint64_t ino, uint64_t newparent, std::string_view name);
+  Status unlink(uint64_t parent, std::string_view name);
+  Status rmdir(uint64_t parent, std::string_view name);
+  // flags: RENAME_NOREPLACE is honoured (checked, then renamed: see docs/fuse.md);
+  // RENAME_EXCHANGE has no 9P message and fails with EINVAL.
+  Status rename(uint64_t parent, std::string_view name, uint64_t newparent, std::string_view newname,
+                unsigned flags);
+  Result<struct statvfs> statfs();
+
+  // ---- files ----
+  struct Opened {
+    FileHandle* fh = nullptr;
+    bool keep_cache = false;  // the kernel's page cache of the file is still valid
+    bool direct_io = false;   // bypass the kernel page cache for this handle
+  };
+  Result<Opened> open(uint64_t ino, int flags);
+  Result<std::pair<EntryReply, Opened>> create(uint64_t parent, std::string_view name, mode_t mode, int flags,
+                                               gid_t gid);
+  Result<size_t> read(FileHandle& fh, uint64_t off, void* buf, size_t len);
+  Result<size_t> write(FileHandle& fh, uint64_t off, const void* buf, size_t len);
+  Status flush(FileHandle& fh);  // close(2): write back, report write-back errors
+  void release(FileHandle* fh);
+  Status fsync(FileHandle& fh, bool datasync);
+
+  // ---- directories ----
+  Result<DirHandle*> opendir(uint64_t ino);
+  void releasedir(DirHandle* dh);
+
+  // ---- xattrs and locks ----
+  Result<p9::Bytes> getxattr(uint64_t ino, std::string_view name);
+  Result<std::vector<std::string>> listxattr(uint64_t ino);
+  Status setxattr(uint64_t ino, std::string_view name, const void* value, size_t size, int flags);
+  Status removexattr(uint64_t ino, std::string_view name);
+  // POSIX record locks on the server (Tlock / Tgetlock). sleep: wait for a conflicting
+  // lock to go away (polled, as v9fs does: 9P has no lock callbacks).
+  Status setlk(FileHandle& fh, const struct flock& lk, uint64_t owner, bool sleep);
+  Result<struct flock> getlk(FileHandle& fh, const struct flock& lk, uint64_t owner);
+
+  // ---- for `netfs umount`, `netfs stats` ----
+  // Writes back every file's dirty data; returns the files that could not be written
+  // (their data stays dirty in memory).
+  std::vector<UnwrittenFile> sync_all();
+  std::string stats_text();
+  std::string stats_json();
+  Engine& engine() { return *engine_; }
+  p9::Client& client() { return *client_; }
+  const MountOptions& options() const { return opts_; }
+  const RemoteUrl& url() const { return url_; }
+  size_t node_count() const { return table_->size(); }
+
+ private:
+  Filesystem(const RemoteUrl& url, const MountOptions& opts);
+  Result<std::shared_ptr<Node>> node(uint64_t ino);
+  struct stat to_stat(Node& n, const p9::Attr& a);
+  Result<p9::Attr> fetch_attr(Node& n);
+  // Walks parent/name, fetches attributes and enters the node in the table.
+  Result<EntryReply> enter(Node& parent, std::string_view name);
+  void swap_fid(Node& n, uint32_t fid);
+  // After a directory moved: new fids for every node whose path lies below prefix.
+  void refresh_below(const p9::Path& prefix);
+  // Requires n.io_mu held: opens the I/O fid and creates the engine Inode.
+  Status attach_io_locked(Node& n, uint64_t size);
+  void record_seen_locked(Node& n, const p9::Attr& a);
+  // A node the kernel forgot: write back, then clunk its fids (or keep it, still dirty).
+  void retire(std::shared_ptr<Node> n);
+  std::string path_of(Node& n);
+
+  const RemoteUrl url_;
+  const MountOptions opts_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<p9::Client> client_;
+  std::unique_ptr<p9::Namespace> ns_;
+  std::unique_ptr<p9::Backend> backend_;
+  std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<InodeTable> table_;
+  std::mutex orphans_mu_;
+  std::vector<std::shared_ptr<Node>> orphans_;  // forgotten but still dirty
+  std::string lock_client_id_;
+};
+
+}  // namespace netfs::fuse

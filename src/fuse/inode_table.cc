@@ -1,0 +1,93 @@
+#include "fuse/inode_table.h"
+
+namespace netfs::fuse {
+
+namespace {
+
+bool has_dirty(Node& n) {
+  std::lock_guard lk(n.io_mu);
+  return n.inode && n.inode->dirty_bytes() > 0;
+}
+
+}  // namespace
+
+InodeTable::InodeTable(std::shared_ptr<Node> root) {
+  root->ino = kRootIno;
+  root->nlookup = 1;  // the kernel never forgets the root
+  by_qid_[root->qid.path] = kRootIno;
+  by_ino_[kRootIno] = std::move(root);
+}
+
+std::shared_ptr<Node> InodeTable::get(uint64_t ino) const {
+  std::lock_guard lk(mu_);
+  auto it = by_ino_.find(ino);
+  return it == by_ino_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, bool* used) {
+  std::lock_guard lk(mu_);
+  auto q = by_qid_.find(qid.path);
+  if (q != by_qid_.end()) {
+    auto& n = by_ino_.at(q->second);
+    // Same number, different kind: the server reused an inode number for a new file.
+    if ((n->qid.type & p9::qid_type::kDir) == (qid.type & p9::qid_type::kDir)) {
+      n->nlookup++;
+      *used = false;
+      return n;
+    }
+  }
+  auto n = std::make_shared<Node>();
+  n->ino = next_ino_++;
+  n->qid = qid;
+  n->fid = fid;
+  n->nlookup = 1;
+  by_ino_[n->ino] = n;
+  by_qid_[qid.path] = n->ino;
+  *used = true;
+  return n;
+}
+
+std::shared_ptr<Node> InodeTable::forget(uint64_t ino, uint64_t count) {
+  std::unique_lock lk(mu_);
+  auto it = by_ino_.find(ino);
+  if (it == by_ino_.end() || ino == kRootIno) return nullptr;
+  auto n = it->second;
+  n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
+  if (n->nlookup) return nullptr;
+  {
+    std::lock_guard io(n->io_mu);
+    if (n->open_count || (n->inode && n->inode->dirty_bytes() > 0)) return nullptr;
+  }
+  by_ino_.erase(it);
+  auto q = by_qid_.find(n->qid.path);
+  if (q != by_qid_.end() && q->second == ino) by_qid_.erase(q);
+  return n;
+}
+
+void InodeTable::prune(const std::shared_ptr<Node>& n) {
+  if (has_dirty(*n)) return;
+  std::lock_guard lk(mu_);
+  if (n->nlookup) return;
+  {
+    std::lock_guard io(n->io_mu);
+    if (n->open_count) return;
+  }
+  by_ino_.erase(n->ino);
+  auto q = by_qid_.find(n->qid.path);
+  if (q != by_qid_.end() && q->second == n->ino) by_qid_.erase(q);
+}
+
+std::vector<std::shared_ptr<Node>> InodeTable::all() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::shared_ptr<Node>> v;
+  v.reserve(by_ino_.size());
+  for (auto& [ino, n] : by_ino_) v.push_back(n);
+  return v;
+}
+
+size_t InodeTable::size() const {
+  std::lock_guard lk(mu_);
+  return by_ino_.size();
+}
+
+}  // namespace netfs::fuse

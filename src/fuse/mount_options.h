@@ -1,0 +1,52 @@
+// MountOptions: everything `netfs mount -o ...` can set, with defaults, units and the
+// range each value must fall in, and the parser for the comma-separated option string.
+// An unknown option, a malformed value or one out of range is refused with a message
+// that names it: a mount that silently ignored "dirty_limt=1G" would surprise its user.
+//
+// Threading: plain values and a pure function.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "netfs/result.h"
+
+namespace netfs::fuse {
+
+struct MountOptions {
+  // 9P
+  uint32_t msize = 1u << 20;                      // asked for; the server may grant less
+  std::chrono::milliseconds timeout{30000};       // per-RPC limit, reconnect waits included
+  std::string uname = "root";
+  // engine
+  uint64_t memory = 0;                            // folio budget (0: a quarter of RAM)
+  uint64_t dirty_limit = 256ull << 20;
+  std::chrono::milliseconds writeback_delay{5000};
+  unsigned retries = 10;
+  uint64_t readahead_max = 8ull << 20;
+  // kernel caching
+  double attr_timeout = 1.0;                      // seconds the kernel trusts attributes
+  double entry_timeout = 1.0;                     // seconds the kernel trusts names
+  bool direct_io = false;                         // bypass the kernel page cache (no shared mmap)
+  // FUSE mount flags passed through
+  bool allow_other = false;
+  bool default_permissions = false;
+  bool read_only = false;
+  // daemon
+  unsigned threads = 16;                          // FUSE worker threads at most
+  std::string log_file;                           // where the daemon's messages go ("": next to the control socket)
+  bool debug = false;                             // log every FUSE request
+};
+
+// Parses "msize=65536,dirty_limit=64M,..." into *out (starting from out's current values).
+// Sizes take K/M/G suffixes (powers of 1024); durations take ms or s (plain: seconds).
+// On error returns EINVAL and sets *why to a sentence naming the option.
+Status parse_mount_options(std::string_view text, MountOptions* out, std::string* why);
+
+// The option string mount(8) hands a helper, minus the generic options that only mount(8)
+// itself acts on (defaults, auto, noauto, user, users, _netdev, nofail, rw, x-*, comment=).
+std::string strip_generic_mount_options(std::string_view text);
+
+}  // namespace netfs::fuse

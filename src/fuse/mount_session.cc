@@ -1,0 +1,250 @@
+#include "fuse/mount_session.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+
+#include "fuse/control_channel.h"
+#include "fuse/filesystem.h"
+#include "fuse/fuse_ops.h"
+#include "fuse/mount_options.h"
+#include "fuse/remote_url.h"
+
+namespace netfs::fuse {
+
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape_mountinfo(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (s[i] == '\\' && i + 3 < s.size() + 0 && isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// Where the daemon tells the waiting parent how the mount went: "0\n" or "CODE message".
+class ReadyPipe {
+ public:
+  void set(int fd) { fd_ = fd; }
+  void report(int code, const std::string& msg) {
+    if (fd_ < 0) {
+      if (code) fprintf(stderr, "netfs: %s\n", msg.c_str());
+      return;
+    }
+    std::string s = std::to_string(code) + " " + msg + "\n";
+    (void)!::write(fd_, s.data(), s.size());
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string handle_command(Filesystem& fs, const std::string& mountpoint, std::string_view cmd) {
+  if (cmd == "info")
+    return "OK\npid " + std::to_string(getpid()) + "\nremote " + fs.url().to_string() + "\nmountpoint " +
+           mountpoint + "\n";
+  if (cmd == "stats") return "OK\n" + fs.stats_text();
+  if (cmd == "stats json") return "OK\n" + fs.stats_json();
+  if (cmd.starts_with("trace")) {
+    uint64_t after = 0;
+    if (cmd.size() > 6) after = std::strtoull(std::string(cmd.substr(6)).c_str(), nullptr, 10);
+    std::string out = "OK\n";
+    uint64_t last = after;
+    for (const auto& r : fs.engine().trace().snapshot(after)) {
+      out += r.format();
+      out.push_back('\n');
+      last = r.seq;
+    }
+    return out + "seq " + std::to_string(last) + "\n";
+  }
+  if (cmd == "sync") {
+    std::string out = "OK\n";
+    for (const auto& f : fs.sync_all())
+      out += "unwritten " + std::to_string(f.dirty_bytes) + " " + std::to_string(f.error) + " " + f.path + "\n";
+    return out;
+  }
+  return "ERR " + std::to_string(EINVAL) + " unknown command '" + std::string(cmd) + "'\n";
+}
+
+int serve(const RemoteUrl& url, const MountOptions& opts, const std::string& mp, ReadyPipe& ready) {
+  std::string why;
+  auto fsr = Filesystem::connect(url, opts, &why);
+  if (!fsr.ok()) {
+    ready.report(1, why);
+    return 1;
+  }
+  std::unique_ptr<Filesystem> fs = std::move(*fsr);
+
+  std::string mo = "fsname=" + url.to_string() + ",subtype=netfs";
+  if (opts.allow_other) mo += ",allow_other";
+  if (opts.default_permissions) mo += ",default_permissions";
+  if (opts.read_only) mo += ",ro";
+  std::vector<std::string> argv_s = {"netfs", "-o", mo};
+  if (opts.debug) argv_s.push_back("-d");
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  fuse_session* se = fuse_session_new(&args, &lowlevel_ops(), sizeof(fuse_lowlevel_ops), fs.get());
+  if (!se) {
+    ready.report(1, "could not create the FUSE session (is the fuse module loaded?)");
+    return 1;
+  }
+  if (fuse_set_signal_handlers(se) != 0) {
+    fuse_session_destroy(se);
+    ready.report(1, "could not install signal handlers");
+    return 1;
+  }
+  if (fuse_session_mount(se, mp.c_str()) != 0) {
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    ready.report(1, "cannot mount on " + mp + " (see the log for libfuse's reason; is /dev/fuse usable?)");
+    return 1;
+  }
+  ControlServer control;
+  Status cs = control.start(control_socket_path(mp), [&](std::string_view cmd) { return handle_command(*fs, mp, cmd); });
+  if (!cs.ok()) {
+    fuse_session_unmount(se);
+    fuse_remove_signal_handlers(se);
+    fuse_session_destroy(se);
+    ready.report(1, "control socket " + control_socket_path(mp) + ": " + cs.error().message());
+    return 1;
+  }
+  fprintf(stderr, "netfs: mounted %s on %s (msize %u)\n", url.to_string().c_str(), mp.c_str(), fs->client().msize());
+  ready.report(0, "ready");
+
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_clone_fd(cfg, 0);
+  fuse_loop_cfg_set_max_threads(cfg, opts.threads);
+  fuse_loop_cfg_set_idle_threads(cfg, opts.threads / 2 ? opts.threads / 2 : 1);
+  int rc = fuse_session_loop_mt(se, cfg);
+  fuse_loop_cfg_destroy(cfg);
+
+  control.stop();
+  fuse_session_unmount(se);
+  fuse_remove_signal_handlers(se);
+  fuse_session_destroy(se);
+  fs.reset();  // final write-back; reports what it could not write to the log
+  fprintf(stderr, "netfs: unmounted %s (loop returned %d)\n", mp.c_str(), rc);
+  return rc < 0 ? 1 : 0;
+}
+
+}  // namespace
+
+bool is_mountpoint(const std::string& path) {
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream ls(line);
+    std::string id, parent, devno, root, mp;
+    ls >> id >> parent >> devno >> root >> mp;
+    if (unescape_mountinfo(mp) == path) return true;
+  }
+  return false;
+}
+
+int run_mount(const MountRequest& req) {
+  std::string why;
+  auto url = parse_remote_url(req.remote, &why);
+  if (!url.ok()) {
+    fprintf(stderr, "netfs: %s\n", why.c_str());
+    return 2;
+  }
+  MountOptions opts;
+  if (!parse_mount_options(req.options, &opts, &why).ok()) {
+    fprintf(stderr, "netfs: %s\n", why.c_str());
+    return 2;
+  }
+  char real[PATH_MAX];
+  if (!realpath(req.mountpoint.c_str(), real)) {
+    fprintf(stderr, "netfs: mountpoint %s: %s\n", req.mountpoint.c_str(), strerror(errno));
+    return 1;
+  }
+  std::string mp = real;
+  struct stat st;
+  if (::stat(mp.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "netfs: mountpoint %s is not a directory\n", mp.c_str());
+    return 1;
+  }
+  if (is_mountpoint(mp)) {
+    fprintf(stderr, "netfs: mountpoint %s is busy: something is already mounted there\n", mp.c_str());
+    return 1;
+  }
+  std::string log = opts.log_file;
+  if (log.empty()) {
+    log = control_socket_path(mp);
+    log.replace(log.size() - 5, 5, ".log");
+  }
+
+  ReadyPipe ready;
+  if (!req.foreground) {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) {
+      perror("netfs: pipe");
+      return 1;
+    }
+    fflush(nullptr);
+    pid_t pid = fork();
+    if (pid < 0) {
+      perror("netfs: fork");
+      return 1;
+    }
+    if (pid > 0) {
+      ::close(p[1]);
+      std::string msg;
+      char buf[512];
+      ssize_t n;
+      while ((n = ::read(p[0], buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0) msg.append(buf, static_cast<size_t>(n));
+      ::close(p[0]);
+      if (msg.empty()) {
+        int status = 0;
+        waitpid(pid, &status, WNOHANG);
+        fprintf(stderr, "netfs: the mount daemon exited before the mount was ready (log: %s)\n", log.c_str());
+        return 1;
+      }
+      int code = std::atoi(msg.c_str());
+      std::string text = msg.substr(msg.find(' ') + 1);
+      while (!text.empty() && text.back() == '\n') text.pop_back();
+      if (code != 0) fprintf(stderr, "netfs: %s\n", text.c_str());
+      return code;
+    }
+    // The daemon: its own session, no terminal, messages to the log.
+    ::close(p[0]);
+    ready.set(p[1]);
+    setsid();
+    int devnull = ::open("/dev/null", O_RDWR);
+    int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (devnull >= 0) dup2(devnull, 0);
+    if (logfd >= 0) {
+      dup2(logfd, 1);
+      dup2(logfd, 2);
+    }
+    if (chdir("/") != 0) {
+      ready.report(1, "chdir /: " + std::string(strerror(errno)));
+      _exit(1);
+    }
+    int rc = serve(*url, opts, mp, ready);
+    _exit(rc);
+  }
+  return serve(*url, opts, mp, ready);
+}
+
+}  // namespace netfs::fuse

@@ -1,0 +1,59 @@
+// Node: one file or directory the kernel knows by a FUSE inode number, after the
+// kernel's v9fs inode: the server's identity of it (qid), a walked fid for metadata and
+// as the base of lookups, the kernel's lookup count, and, for a regular file once it is
+// opened, the open I/O fid and the engine Inode that buffers its data.
+//
+// Fid rules: `fid` is never opened (9P forbids walking from an open fid). diod remembers
+// a path per fid, so after a rename the old fid may name nothing: every lookup that finds
+// an existing node hands it the fresh fid (swap_fid), under fid_mu exclusive, while users
+// of the fid hold fid_mu shared for the length of one RPC.
+//
+// Threading: qid, ino and type are fixed. nlookup is guarded by the InodeTable's lock.
+// io_mu guards io_fid, inode, io_writable, open_count and the seen_* attributes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+
+#include "netfs/inode.h"
+#include "netfs/read.h"
+#include "p9/protocol.h"
+
+namespace netfs::fuse {
+
+struct Node {
+  uint64_t ino = 0;
+  p9::Qid qid;
+  bool is_dir() const { return qid.type & p9::qid_type::kDir; }
+
+  std::shared_mutex fid_mu;
+  uint32_t fid = p9::kNoFid;
+
+  uint64_t nlookup = 0;  // InodeTable's lock
+
+  std::mutex io_mu;
+  uint32_t io_fid = p9::kNoFid;
+  bool io_writable = false;
+  std::shared_ptr<Inode> inode;  // the engine's view of the file's data
+  unsigned open_count = 0;
+  // The server's attributes when we last agreed with it, for close-to-open checks.
+  bool seen_valid = false;
+  uint32_t seen_version = 0;
+  uint64_t seen_size = 0;
+  uint64_t seen_mtime_sec = 0, seen_mtime_nsec = 0;
+};
+
+// Holds fid_mu shared: the fid stays valid (not swapped and clunked) while this lives.
+class FidRef {
+ public:
+  explicit FidRef(Node& n) : lk_(n.fid_mu), fid_(n.fid) {}
+  uint32_t fid() const { return fid_; }
+
+ private:
+  std::shared_lock<std::shared_mutex> lk_;
+  uint32_t fid_;
+};
+
+}  // namespace netfs::fuse

@@ -1,0 +1,19 @@
+// The `netfs` command's subcommands, one function each, called by main after CLI11 has
+// parsed the arguments. Each returns the process exit code and prints its own messages.
+#pragma once
+
+#include <string>
+
+namespace netfs::cli {
+
+int cmd_umount(const std::string& mountpoint);
+int cmd_stats(const std::string& mountpoint, bool json);
+int cmd_trace(const std::string& mountpoint, bool follow);
+// mount(8)'s helper convention: mount.netfs SPEC DIR [-sfnv] [-o OPTIONS].
+int mount_helper_main(int argc, char** argv);
+
+// The canonical path of a mountpoint, falling back to the absolute path as given when it
+// cannot be resolved (a dead FUSE mount answers ENOTCONN to stat).
+std::string canonical_mountpoint(const std::string& path);
+
+}  // namespace netfs::cli

@@ -1,0 +1,53 @@
+// netfs: the command a person types. `netfs mount` starts a mount daemon; umount, stats
+// and trace talk to a running one over its control socket (src/fuse/control_channel.h).
+#include <CLI/CLI.hpp>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fuse/mount_session.h"
+#include "tools/netfs/commands.h"
+
+int main(int argc, char** argv) {
+  const char* base = std::strrchr(argv[0], '/');
+  base = base ? base + 1 : argv[0];
+  if (std::strcmp(base, "mount.netfs") == 0) return netfs::cli::mount_helper_main(argc, argv);
+
+  CLI::App app{"netfs: a network filesystem over 9P2000.L (see docs/fuse.md)"};
+  app.require_subcommand(1);
+
+  netfs::fuse::MountRequest mreq;
+  std::vector<std::string> mopts;
+  auto* mount = app.add_subcommand("mount", "mount 9p://HOST:PORT/EXPORT on MOUNTPOINT");
+  mount->add_option("remote", mreq.remote, "9p://HOST:PORT/EXPORT or 9p+unix:///SOCKET/EXPORT")->required();
+  mount->add_option("mountpoint", mreq.mountpoint, "an existing directory")->required();
+  mount->add_option("-o,--options", mopts, "comma-separated options (msize, memory, dirty_limit, ...)");
+  mount->add_flag("-f,--foreground", mreq.foreground, "stay in the foreground");
+
+  std::string mp;
+  auto* umount = app.add_subcommand("umount", "write back all dirty data, then unmount");
+  umount->alias("unmount");
+  umount->add_option("mountpoint", mp)->required();
+
+  bool json = false;
+  auto* stats = app.add_subcommand("stats", "print the mount's counters");
+  stats->add_flag("--json", json, "one JSON object");
+  stats->add_option("mountpoint", mp)->required();
+
+  bool no_follow = false;
+  auto* trace = app.add_subcommand("trace", "print recent trace events and follow new ones");
+  trace->add_flag("-n,--no-follow", no_follow, "print what is recorded and exit");
+  trace->add_option("mountpoint", mp)->required();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (*mount) {
+    for (const auto& o : mopts) mreq.options += (mreq.options.empty() ? "" : ",") + o;
+    return netfs::fuse::run_mount(mreq);
+  }
+  if (*umount) return netfs::cli::cmd_umount(mp);
+  if (*stats) return netfs::cli::cmd_stats(mp, json);
+  if (*trace) return netfs::cli::cmd_trace(mp, !no_follow);
+  return 2;
+}
