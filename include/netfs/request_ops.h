@@ -45,7 +45,9 @@ class RequestOps {
   virtual void prepare_read(Subrequest& sreq) {}
 
   // Fill sreq.io() with file bytes from sreq.start() + sreq.transferred(), then call
-  // sreq.terminated(n) with the byte count (0 or short at end of file is fine) or -errno.
+  // sreq.terminated(n) with the byte count or -errno. At the end of the file's data call
+  // sreq.set_hit_eof() first: the engine zero-fills the rest. A short read without it is
+  // retried from where it stopped, and a retry that moves nothing is abandoned (EIO).
   // Default: reads are not supported.
   virtual void issue_read(Subrequest& sreq);
 

@@ -104,8 +104,11 @@ void Subrequest::terminated(int64_t result) {
     if (transferred_ < len_) {
       set |= sreq_flag::kShort;
       bump(write ? st.upload_short_ : st.download_short_);
-      if (!write && (n == 0 || test(sreq_flag::kHitEof))) {
-        set |= sreq_flag::kHitEof;  // the read collector zero-fills the rest
+      if (!write && test(sreq_flag::kHitEof)) {
+        // Only the backend knows a short read is the end of the data (9P's Rread cannot
+        // tell a zero-byte EOF from a hiccup, but the backend knows the size it asked
+        // about); the read collector zero-fills the rest.
+        set |= sreq_flag::kHitEof;
       } else if (n == 0 && retry_count_ > 0) {
         // A retry that moved nothing would loop forever: abandon it.
         error_ = EIO;

@@ -2,10 +2,13 @@
 // netfs_read_single: the bytes go straight into the caller's buffer in subrequests.
 //
 // An unbuffered read does not write dirty folios back first (the read layer sits beside
-// the write layer, not above it); it lays our dirty bytes over what the server returned
-// instead, which gives the caller the same bytes without forcing write-back.
+// the write layer, not above it); it lays our dirty bytes (as they were when the read
+// started) over what the server returned instead, which gives the caller the same bytes
+// without forcing write-back.
 #include <algorithm>
 #include <cstring>
+#include <utility>
+#include <vector>
 
 #include "netfs/cache_cookie.h"
 #include "netfs/engine.h"
@@ -21,6 +24,20 @@ Result<size_t> unbuffered_read(Inode& inode, uint64_t pos, void* buf, size_t len
   len = static_cast<size_t>(std::min<uint64_t>(len, size - pos));
   auto* dst = static_cast<std::byte*>(buf);
 
+  // Our bytes the server may not have yet: dirty ranges, kept through write-back. Taken
+  // before the server read, because a write-back in flight may land after the read has
+  // passed it and be clean by the time the read returns.
+  std::vector<std::pair<uint64_t, std::vector<std::byte>>> ours;
+  {
+    std::lock_guard lk(m.mu_);
+    for (auto it = m.folios_.lower_bound(m.folio_pos(pos)); it != m.folios_.end() && it->first < pos + len; ++it) {
+      Folio* f = it->second;
+      if (!f->dirty && !f->writeback) continue;
+      uint64_t a = std::max(pos, f->pos() + f->dirty_from), b = std::min(pos + len, f->pos() + f->dirty_to);
+      if (a < b) ours.emplace_back(a, std::vector<std::byte>(f->data() + (a - f->pos()), f->data() + (b - f->pos())));
+    }
+  }
+
   RequestRef rreq = reading::create_read_request(inode, Origin::kUnbufferedRead, pos, false);
   rreq->len_ = len;
   rreq->flat_buf_ = dst;
@@ -29,18 +46,10 @@ Result<size_t> unbuffered_read(Inode& inode, uint64_t pos, void* buf, size_t len
   int64_t r = rreq->wait();
   if (r < 0) return make_error(static_cast<int>(-r), "unbuffered read");
   // Past the server's end of data but inside the file as we know it (our own unwritten
-  // extension): zeroes, then our dirty bytes below.
+  // extension): zeroes, then our dirty bytes.
   size_t got = static_cast<size_t>(r);
   if (got < len) std::memset(dst + got, 0, len - got);
-
-  std::lock_guard lk(m.mu_);
-  for (auto it = m.folios_.lower_bound(m.folio_pos(pos)); it != m.folios_.end() && it->first < pos + len; ++it) {
-    Folio* f = it->second;
-    if (!f->dirty && !f->writeback) continue;
-    // Bytes the server may not have yet: the dirty range (kept through write-back).
-    uint64_t a = std::max(pos, f->pos() + f->dirty_from), b = std::min(pos + len, f->pos() + f->dirty_to);
-    if (a < b) std::memcpy(dst + (a - pos), f->data() + (a - f->pos()), b - a);
-  }
+  for (auto& [a, bytes] : ours) std::memcpy(dst + (a - pos), bytes.data(), bytes.size());
   return len;
 }
 
