@@ -40,6 +40,7 @@ test-tsan: deps
 
 bench: build
 	./$(BUILD)/bench/write_bench
+	./$(BUILD)/bench/read_bench
 
 # A loopback diod, a mount, real work through it, stats, unmount (scripts/demo.sh).
 demo: build
