@@ -1,0 +1,303 @@
+// The mount as programs see it: real syscalls on a real FUSE mount of a real diod.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "mount/mount_fixture.h"
+
+namespace netfs::testing {
+namespace {
+
+std::vector<char> random_bytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<char> v(n);
+  for (auto& c : v) c = static_cast<char>(rng());
+  return v;
+}
+
+std::vector<char> slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
+}
+
+void write_file(const std::string& p, const std::vector<char>& data) {
+  int fd = ::open(p.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, std::min<size_t>(data.size() - done, 100000));
+    ASSERT_GT(n, 0) << strerror(errno);
+    done += static_cast<size_t>(n);
+  }
+  ASSERT_EQ(::close(fd), 0) << strerror(errno);
+}
+
+using Mount = MountFixture;
+
+TEST_F(Mount, WriteThenReadBackAndOnTheServer) {
+  ASSERT_TRUE(mount());
+  auto data = random_bytes(5 << 20, 1);
+  write_file(path("f"), data);
+  EXPECT_EQ(slurp(path("f")), data);
+  // close() wrote it back: the server holds it now.
+  EXPECT_EQ(slurp(server_path("f")), data);
+  struct stat st;
+  ASSERT_EQ(::stat(path("f").c_str(), &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), data.size());
+}
+
+TEST_F(Mount, ReadsWhatTheServerHolds) {
+  auto data = random_bytes(3 << 20, 2);
+  {
+    std::ofstream out(server_path("pre"), std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+  }
+  ASSERT_TRUE(mount());
+  EXPECT_EQ(slurp(path("pre")), data);
+  EXPECT_GT(stat("download_bytes"), 0u);
+}
+
+TEST_F(Mount, MkdirReaddirAndRenameOfADirectoryWithChildren) {
+  ASSERT_TRUE(mount());
+  ASSERT_EQ(::mkdir(path("a").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(path("a/b").c_str(), 0755), 0);
+  std::set<std::string> want;
+  for (int i = 0; i < 50; i++) {
+    std::string n = "file" + std::to_string(i);
+    write_file(path("a/b/" + n), {'x', char('0' + i % 10)});
+    want.insert(n);
+  }
+  std::set<std::string> got;
+  for (auto& e : std::filesystem::directory_iterator(path("a/b"))) got.insert(e.path().filename());
+  EXPECT_EQ(got, want);
+  ASSERT_EQ(::rename(path("a").c_str(), path("z").c_str()), 0);
+  // Nodes below the moved directory still work (their fids were renewed).
+  EXPECT_EQ(slurp(path("z/b/file7")), (std::vector<char>{'x', '7'}));
+  write_file(path("z/b/new"), {'n'});
+  EXPECT_EQ(slurp(server_path("z/b/new")), std::vector<char>{'n'});
+  EXPECT_FALSE(std::filesystem::exists(server_path("a")));
+  ASSERT_EQ(::rename(path("z/b/file1").c_str(), path("z/renamed").c_str()), 0);
+  EXPECT_EQ(slurp(path("z/renamed")), (std::vector<char>{'x', '1'}));
+  ASSERT_EQ(::unlink(path("z/renamed").c_str()), 0);
+  EXPECT_FALSE(std::filesystem::exists(server_path("z/renamed")));
+  EXPECT_NE(::rmdir(path("z/b").c_str()), 0);
+  EXPECT_EQ(errno, ENOTEMPTY);
+}
+
+TEST_F(Mount, RenameNoreplaceAndExchange) {
+  ASSERT_TRUE(mount());
+  write_file(path("a"), {'a'});
+  write_file(path("b"), {'b'});
+  EXPECT_NE(renameat2(AT_FDCWD, path("a").c_str(), AT_FDCWD, path("b").c_str(), RENAME_NOREPLACE), 0);
+  EXPECT_EQ(errno, EEXIST);
+  EXPECT_EQ(renameat2(AT_FDCWD, path("a").c_str(), AT_FDCWD, path("c").c_str(), RENAME_NOREPLACE), 0);
+  EXPECT_NE(renameat2(AT_FDCWD, path("b").c_str(), AT_FDCWD, path("c").c_str(), RENAME_EXCHANGE), 0);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST_F(Mount, TruncateShrinksAndExtends) {
+  ASSERT_TRUE(mount());
+  auto data = random_bytes(300000, 3);
+  write_file(path("t"), data);
+  ASSERT_EQ(::truncate(path("t").c_str(), 100001), 0);
+  data.resize(100001);
+  EXPECT_EQ(slurp(path("t")), data);
+  EXPECT_EQ(slurp(server_path("t")), data);
+  ASSERT_EQ(::truncate(path("t").c_str(), 200000), 0);
+  data.resize(200000, 0);
+  EXPECT_EQ(slurp(path("t")), data);
+  int fd = ::open(path("t").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, "abc", 3, 50000), 3);
+  ASSERT_EQ(::ftruncate(fd, 50002), 0);  // cuts through the dirty bytes
+  ASSERT_EQ(::close(fd), 0);
+  data.resize(50002);
+  data[50000] = 'a';
+  data[50001] = 'b';
+  EXPECT_EQ(slurp(path("t")), data);
+  EXPECT_EQ(slurp(server_path("t")), data);
+}
+
+TEST_F(Mount, FsyncPutsDataOnTheServerBeforeClose) {
+  ASSERT_TRUE(mount("writeback_delay=3600s"));
+  auto data = random_bytes(1 << 20, 4);
+  int fd = ::open(path("s").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  EXPECT_GT(stat("dirty_bytes"), 0u);
+  ASSERT_EQ(::fsync(fd), 0);
+  EXPECT_EQ(slurp(server_path("s")), data);
+  EXPECT_EQ(stat("dirty_bytes"), 0u);
+  ::close(fd);
+}
+
+TEST_F(Mount, SharedWritableMmapReachesTheServer) {
+  ASSERT_TRUE(mount());
+  auto data = random_bytes(256 << 10, 5);
+  write_file(path("m"), data);
+  int fd = ::open(path("m").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  auto* p = static_cast<char*>(mmap(nullptr, data.size(), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  ASSERT_NE(p, MAP_FAILED) << strerror(errno);
+  EXPECT_EQ(std::memcmp(p, data.data(), data.size()), 0);
+  std::memcpy(p + 70000, "mapped!", 7);
+  std::memcpy(data.data() + 70000, "mapped!", 7);
+  ASSERT_EQ(msync(p, data.size(), MS_SYNC), 0);
+  munmap(p, data.size());
+  ::close(fd);
+  EXPECT_EQ(slurp(server_path("m")), data);
+}
+
+TEST_F(Mount, ShuffledSmallWritesLeaveAsFullSizeRpcs) {
+  ASSERT_TRUE(mount("writeback_delay=3600s"));
+  constexpr size_t kBlock = 4096, kTotal = 64 << 20;
+  std::vector<size_t> order(kTotal / kBlock);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), std::mt19937(6));
+  auto block = random_bytes(kBlock, 6);
+  int fd = ::open(path("shuf").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  for (size_t i : order) ASSERT_EQ(::pwrite(fd, block.data(), kBlock, static_cast<off_t>(i * kBlock)), ssize_t(kBlock));
+  ASSERT_EQ(::fsync(fd), 0);
+  ::close(fd);
+  uint64_t subs = stat("upload_subrequests"), bytes = stat("upload_bytes"), msize = stat("msize");
+  ASSERT_GT(subs, 0u);
+  EXPECT_EQ(bytes, kTotal);
+  double fill = double(bytes) / double(subs) / double(msize);
+  EXPECT_GE(fill, 0.9) << subs << " write RPCs for " << bytes << " bytes, msize " << msize;
+  RecordProperty("rpc_fill", std::to_string(fill));
+}
+
+TEST_F(Mount, XattrsSymlinksHardLinksAndMknod) {
+  ASSERT_TRUE(mount());
+  write_file(path("f"), {'1', '2'});
+  ASSERT_EQ(::symlink("f", path("l").c_str()), 0);
+  char buf[64] = {};
+  ASSERT_EQ(::readlink(path("l").c_str(), buf, sizeof buf), 1);
+  EXPECT_EQ(std::string(buf), "f");
+  EXPECT_EQ(slurp(path("l")), (std::vector<char>{'1', '2'}));
+  ASSERT_EQ(::link(path("f").c_str(), path("h").c_str()), 0);
+  struct stat a, b;
+  ASSERT_EQ(::stat(path("f").c_str(), &a), 0);
+  ASSERT_EQ(::stat(path("h").c_str(), &b), 0);
+  EXPECT_EQ(a.st_ino, b.st_ino);
+  EXPECT_EQ(b.st_nlink, 2u);
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0644), 0);
+  ASSERT_EQ(::stat(server_path("fifo").c_str(), &a), 0);
+  EXPECT_TRUE(S_ISFIFO(a.st_mode));
+  ASSERT_EQ(::chmod(path("f").c_str(), 0600), 0);
+  ASSERT_EQ(::stat(server_path("f").c_str(), &a), 0);
+  EXPECT_EQ(a.st_mode & 07777, 0600u);
+  if (::setxattr(path("f").c_str(), "user.netfs", "v1", 2, 0) == 0) {
+    char v[8] = {};
+    EXPECT_EQ(::getxattr(path("f").c_str(), "user.netfs", v, sizeof v), 2);
+    EXPECT_EQ(std::string(v), "v1");
+    EXPECT_EQ(::removexattr(path("f").c_str(), "user.netfs"), 0);
+    EXPECT_LT(::getxattr(path("f").c_str(), "user.netfs", v, sizeof v), 0);
+  } else {
+    EXPECT_EQ(errno, EOPNOTSUPP) << "setxattr failed unexpectedly";
+  }
+}
+
+TEST_F(Mount, UtimensAfterWriteSticks) {
+  ASSERT_TRUE(mount("writeback_delay=3600s"));
+  int fd = ::open(path("u").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "data", 4), 4);
+  timespec ts[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::futimens(fd, ts), 0);
+  ::close(fd);
+  struct stat st;
+  ASSERT_EQ(::stat(server_path("u").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1000000000);
+}
+
+TEST_F(Mount, BadOptionsAreRefusedByName) {
+  std::string out;
+  EXPECT_FALSE(mount("no_such_option=1", &out));
+  EXPECT_NE(out.find("no_such_option"), std::string::npos) << out;
+  EXPECT_FALSE(mount("msize=12", &out));
+  EXPECT_NE(out.find("msize"), std::string::npos) << out;
+  EXPECT_FALSE(mount("dirty_limit=lots", &out));
+  EXPECT_NE(out.find("dirty_limit"), std::string::npos) << out;
+  auto r = netfs({"mount", url(), mnt_, "-o", "retries=-1"});
+  EXPECT_EQ(r.status, 2) << r.output;
+}
+
+TEST_F(Mount, UnreachableServerRefusedExportAndBusyMountpoint) {
+  auto r = netfs({"mount", "9p://127.0.0.1:1/x", mnt_});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("cannot reach"), std::string::npos) << r.output;
+  r = netfs({"mount", "9p://127.0.0.1:" + std::to_string(diod_->port()) + "/not/exported", mnt_});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("refused export"), std::string::npos) << r.output;
+  ASSERT_TRUE(mount());
+  r = netfs({"mount", url(), mnt_});
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("busy"), std::string::npos) << r.output;
+}
+
+TEST_F(Mount, UmountNamesFilesItCannotWriteAndKeepsTheirData) {
+  ASSERT_TRUE(mount("timeout=1s,retries=1,writeback_delay=3600s"));
+  auto data = random_bytes(200000, 7);
+  int fd = ::open(path("precious").c_str(), O_CREAT | O_RDWR, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+  diod_->kill_hard();
+  EXPECT_NE(::close(fd), 0);  // close-to-open: the write-back failed and close says so
+  auto r = netfs({"umount", mnt_});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("/precious"), std::string::npos) << r.output;
+  EXPECT_EQ(sh("grep -q ' " + mnt_ + " ' /proc/self/mounts").status, 0) << "unmounted despite unwritten data";
+  // The server comes back: the kept data goes out and the unmount succeeds.
+  ASSERT_TRUE(diod_->start()) << diod_->error();
+  r = netfs({"umount", mnt_});
+  EXPECT_EQ(r.status, 0) << r.output;
+  mounted_ = r.status != 0;
+  EXPECT_EQ(slurp(server_path("precious")), data);
+}
+
+TEST_F(Mount, StatsAndTraceReachTheMount) {
+  ASSERT_TRUE(mount());
+  write_file(path("x"), random_bytes(100000, 8));
+  auto r = netfs({"stats", mnt_});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.output.find("Upload"), std::string::npos) << r.output;
+  r = netfs({"trace", "--no-follow", mnt_});
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.output.find("ISSUE"), std::string::npos) << r.output;
+  // The control channel lives outside the tree.
+  for (auto& e : std::filesystem::directory_iterator(mnt_)) EXPECT_EQ(e.path().filename(), "x");
+}
+
+TEST_F(Mount, RealToolsTarCpGitSqliteRsync) {
+  ASSERT_TRUE(mount());
+  std::string src = std::string(NETFS_SOURCE_DIR);
+  auto must = [&](const std::string& cmd) {
+    auto r = sh(cmd);
+    EXPECT_EQ(r.status, 0) << cmd << "\n" << r.output;
+  };
+  must("tar -C " + src + " -cf - src include docs | tar -C " + mnt_ + " -xf - && diff -r " + src + "/src " + mnt_ + "/src");
+  must("cp -a " + src + "/tests " + mnt_ + "/tests && diff -r " + src + "/tests " + mnt_ + "/tests");
+  if (sh("command -v git").status == 0)
+    must("cd " + mnt_ + " && git init -q repo && cd repo && cp -a ../src . && git add -A && "
+         "git -c user.name=t -c user.email=t@t commit -qm one && git log --oneline | grep -q one && git fsck 2>&1");
+  if (sh("command -v sqlite3").status == 0)
+    must("cd " + mnt_ + " && sqlite3 db.sqlite 'create table t(a,b); begin; "
+         "insert into t values(1,2); insert into t values(3,4); commit; pragma integrity_check;' "
+         "&& test \"$(sqlite3 db.sqlite 'select sum(a)+sum(b) from t')\" = 10");
+  if (sh("command -v rsync").status == 0)
+    must("rsync -a " + src + "/docs/ " + mnt_ + "/rsynced/ && rsync -a " + src + "/docs/ " + mnt_ +
+         "/rsynced/ && diff -r " + src + "/docs " + mnt_ + "/rsynced");
+}
+
+}  // namespace
+}  // namespace netfs::testing
