@@ -265,6 +265,19 @@ TEST_F(Mount, UmountNamesFilesItCannotWriteAndKeepsTheirData) {
   EXPECT_EQ(slurp(server_path("precious")), data);
 }
 
+TEST_F(Mount, MountHelperTakesMount8Arguments) {
+  // mount(8) runs /sbin/mount.netfs SPEC DIR -o OPTS, with options it acts on itself mixed in.
+  std::string helper = work_ + "/mount.netfs";
+  ASSERT_EQ(::symlink(NETFS_BIN, helper.c_str()), 0);
+  auto r = run({helper, url(), mnt_, "-o", "rw,_netdev,nofail,msize=64K,log=" + work_ + "/netfs.log"});
+  ASSERT_EQ(r.status, 0) << r.output;
+  mounted_ = true;
+  write_file(path("via-helper"), {'h'});
+  EXPECT_EQ(slurp(server_path("via-helper")), std::vector<char>{'h'});
+  r = run({helper, url(), mnt_, "-o", "bogus"});
+  EXPECT_EQ(r.status, 2) << r.output;  // options are checked before anything else
+}
+
 TEST_F(Mount, StatsAndTraceReachTheMount) {
   ASSERT_TRUE(mount());
   write_file(path("x"), random_bytes(100000, 8));
