@@ -1,0 +1,49 @@
+#include "fuse/mount_options.h"
+
+#include <gtest/gtest.h>
+
+namespace netfs::fuse {
+namespace {
+
+TEST(MountOptions, ParsesSizesDurationsAndFlags) {
+  MountOptions o;
+  std::string why;
+  ASSERT_TRUE(parse_mount_options("msize=64K,memory=1G,dirty_limit=64M,writeback_delay=500ms,retries=3,"
+                                  "timeout=2s,attr_timeout=0.5,entry_timeout=0,direct_io,ro,readahead=0",
+                                  &o, &why)
+                  .ok())
+      << why;
+  EXPECT_EQ(o.msize, 65536u);
+  EXPECT_EQ(o.memory, 1ull << 30);
+  EXPECT_EQ(o.dirty_limit, 64ull << 20);
+  EXPECT_EQ(o.writeback_delay.count(), 500);
+  EXPECT_EQ(o.retries, 3u);
+  EXPECT_EQ(o.timeout.count(), 2000);
+  EXPECT_DOUBLE_EQ(o.attr_timeout, 0.5);
+  EXPECT_DOUBLE_EQ(o.entry_timeout, 0.0);
+  EXPECT_TRUE(o.direct_io);
+  EXPECT_TRUE(o.read_only);
+  EXPECT_EQ(o.readahead_max, 0u);
+  ASSERT_TRUE(parse_mount_options("writeback_delay=5", &o, &why).ok());
+  EXPECT_EQ(o.writeback_delay.count(), 5000);
+}
+
+TEST(MountOptions, RefusesUnknownMalformedAndOutOfRangeByName) {
+  for (const char* bad : {"nosuch=1", "msize=1", "msize=17M", "msize=", "msize", "dirty_limit=lots",
+                          "retries=-1", "retries=1001", "timeout=0", "attr_timeout=-1", "attr_timeout=1e9",
+                          "direct_io=1", "writeback_delay=2h", "memory=1K", "msize=99999999999999999999G"}) {
+    MountOptions o;
+    std::string why;
+    EXPECT_FALSE(parse_mount_options(bad, &o, &why).ok()) << bad;
+    std::string name = std::string(bad).substr(0, std::string(bad).find('='));
+    EXPECT_NE(why.find(name), std::string::npos) << bad << ": " << why;
+  }
+}
+
+TEST(MountOptions, StripsWhatOnlyMount8ActsOn) {
+  EXPECT_EQ(strip_generic_mount_options("rw,defaults,_netdev,msize=1M,nofail,x-systemd.automount,noauto,ro"),
+            "msize=1M,ro");
+}
+
+}  // namespace
+}  // namespace netfs::fuse
