@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -73,9 +74,10 @@ class Engine {
   void notify_writeback_progress(int error);
   // Counts write-back errors; sample it before starting write-back, then wait.
   uint64_t writeback_error_gen();
-  // Waits until dirty bytes drop below the limit, or returns the write-back error that
-  // happened since `gen` was sampled (0 if none).
-  int wait_for_dirty_room(uint64_t limit, uint64_t gen);
+  // Waits until dirty bytes drop below the limit (returns 0), a write-back error happens
+  // after `gen` was sampled (returns it), or `timeout` passes (returns -1: the caller
+  // starts write-back again, since what it started may have skipped busy folios).
+  int wait_for_dirty_room(uint64_t limit, uint64_t gen, std::chrono::milliseconds timeout);
 
  private:
   Options options_;

@@ -184,11 +184,14 @@ uint64_t Engine::writeback_error_gen() {
   return wb_error_gen_;
 }
 
-int Engine::wait_for_dirty_room(uint64_t limit, uint64_t gen) {
+int Engine::wait_for_dirty_room(uint64_t limit, uint64_t gen, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lk(acct_mu_);
   while (dirty_bytes_.load(std::memory_order_relaxed) > limit) {
     if (wb_error_gen_ != gen) return wb_last_error_;
-    acct_cv_.wait(lk);
+    if (acct_cv_.wait_until(lk, deadline) == std::cv_status::timeout &&
+        dirty_bytes_.load(std::memory_order_relaxed) > limit)
+      return wb_error_gen_ != gen ? wb_last_error_ : -1;
   }
   return 0;
 }

@@ -26,14 +26,18 @@ Status throttle(Inode& inode) {
   if (e.dirty_bytes() <= limit) return {};
   bump(e.stats().write_throttled);
   uint64_t gen = e.writeback_error_gen();
-  if (e.has_flusher()) {
-    e.kick_flusher();
-  } else {
-    for (auto& di : e.dirty_inodes()) (void)writepages(*di, WritebackControl{});
+  for (;;) {
+    if (e.has_flusher()) {
+      e.kick_flusher();
+    } else {
+      for (auto& di : e.dirty_inodes()) (void)writepages(*di, WritebackControl{});
+    }
+    // Wake now and then to start write-back again: the pass we started may have found
+    // the inode busy (another issuer) or skipped folios a reader held.
+    int err = e.wait_for_dirty_room(limit, gen, std::chrono::milliseconds(20));
+    if (err == 0) return {};
+    if (err > 0) return make_error(err, "write-back failing while over the dirty limit");
   }
-  int err = e.wait_for_dirty_room(limit, gen);
-  if (err) return make_error(err, "write-back failing while over the dirty limit");
-  return {};
 }
 
 }  // namespace
