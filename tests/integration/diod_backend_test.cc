@@ -6,6 +6,7 @@
 #include "integration/subreq_driver.h"
 #include "netfs/engine.h"
 #include "netfs/inode.h"
+#include "netfs/read.h"
 #include "netfs/write.h"
 #include "p9/backend.h"
 
@@ -76,6 +77,35 @@ TEST_F(DiodBackend, ReadsThroughIssueRead) {
   EXPECT_EQ(*r, n) << "short at end of file";
   back.resize(n);
   EXPECT_EQ(back, data);
+}
+
+TEST_F(DiodBackend, EngineReadPathThroughTheBackend) {
+  const size_t n = (4u << 20) + 12345;  // not a multiple of anything
+  auto data = pattern(n, 5);
+  ASSERT_EQ(*ns_->write(fid_, 0, data.data(), n), n);
+  auto cold = engine_->new_inode(*backend_, fid_, n);
+  ReadaheadState ra;
+  std::vector<std::byte> back(n + 100);
+  size_t got = 0;
+  uint64_t rpcs = client_->stats().rpcs;
+  while (got < back.size()) {
+    auto r = buffered_read(*cold, ra, got, back.data() + got, std::min<size_t>(300000, back.size() - got));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    if (*r == 0) break;
+    got += *r;
+  }
+  ASSERT_EQ(got, n);
+  back.resize(n);
+  EXPECT_EQ(back, data);
+  // Readahead reads in whole RPCs: not many more than the minimum.
+  uint64_t min_rpcs = (n + client_->max_read() - 1) / client_->max_read();
+  EXPECT_LE(client_->stats().rpcs - rpcs, min_rpcs + min_rpcs / 4);
+
+  std::vector<std::byte> direct(1u << 20);
+  auto u = unbuffered_read(*cold, 1000, direct.data(), direct.size());
+  ASSERT_TRUE(u.ok()) << u.error().message();
+  ASSERT_EQ(*u, direct.size());
+  EXPECT_TRUE(std::equal(direct.begin(), direct.end(), data.begin() + 1000));
 }
 
 TEST_F(DiodBackend, UnbufferedWriteAndSetSize) {
