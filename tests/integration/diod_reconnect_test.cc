@@ -6,6 +6,7 @@
 #include "integration/p9_fixture.h"
 #include "netfs/engine.h"
 #include "netfs/inode.h"
+#include "netfs/read.h"
 #include "netfs/write.h"
 #include "p9/backend.h"
 
@@ -81,6 +82,34 @@ TEST_F(DiodReconnect, WriteOf64MiBSurvivesTwoServerRestarts) {
   auto f = diod_->file("big");
   ASSERT_EQ(f.size(), n);
   EXPECT_TRUE(f == data) << "the file on disk differs from what was written";
+  inode.reset();
+}
+
+TEST_F(DiodReconnect, ReadOf32MiBSurvivesAServerRestart) {
+  const size_t n = 32u << 20;
+  auto data = pattern(n, 32);
+  auto c = ns_->create(Namespace::root(), "r", O_RDWR, 0644);
+  ASSERT_TRUE(c.ok());
+  ASSERT_EQ(*ns_->write(c->fid, 0, data.data(), n), n);
+  Backend backend(*client_);
+  auto inode = engine_->new_inode(backend, c->fid, n);
+  bool restarted_ok = true;
+  uint64_t at = client_->stats().rpcs + 200;  // ~200 reads into ~512
+  client_->test_on_reply([&](uint64_t) {
+    if (client_->stats().rpcs == at) restarted_ok &= diod_->restart();
+  });
+  ReadaheadState ra;
+  std::vector<std::byte> back(n);
+  size_t got = 0;
+  while (got < n) {
+    auto r = buffered_read(*inode, ra, got, back.data() + got, std::min<size_t>(1 << 20, n - got));
+    ASSERT_TRUE(r.ok()) << r.error().message();
+    ASSERT_GT(*r, 0u);
+    got += *r;
+  }
+  ASSERT_TRUE(restarted_ok) << diod_->error();
+  EXPECT_EQ(client_->stats().reconnects.load(), 1u) << client_->stats().format();
+  EXPECT_TRUE(back == data) << "bytes read differ from the file";
   inode.reset();
 }
 
