@@ -1,7 +1,7 @@
 // Read-path benchmark, ratios against baselines measured in the same run:
 //
 //  1. Cached read: 1 GiB already in folios, read again in 1 MiB calls, against memcpy of
-//     1 GiB between pre-faulted buffers.
+//     1 GiB from a pre-faulted buffer into a 1 MiB one (the same copy pattern).
 //  2. Readahead: a cold sequential read from the in-memory backend with 200 µs latency per
 //     call (completed on the backend's timer threads, so calls overlap like RPCs on a
 //     pipelined connection), with readahead against readahead disabled.
@@ -41,12 +41,14 @@ uint64_t rss_bytes() {
   return resident * 4096;
 }
 
+// memcpy of `bytes` from a buffer that large into one 1 MiB buffer: the same pattern as
+// reading a cached file in 1 MiB calls.
 double memcpy_bandwidth(size_t bytes) {
-  std::vector<std::byte> src(bytes, std::byte{1}), dst(bytes, std::byte{2});
+  std::vector<std::byte> src(bytes, std::byte{1}), dst(1 << 20, std::byte{2});
   double best = 0;
   for (int r = 0; r < 3; r++) {
     auto t0 = Clock::now();
-    for (size_t off = 0; off < bytes; off += 1 << 20) std::memcpy(dst.data() + off, src.data() + off, 1 << 20);
+    for (size_t off = 0; off < bytes; off += 1 << 20) std::memcpy(dst.data(), src.data() + off, 1 << 20);
     best = std::max(best, mib_s(bytes, seconds_since(t0)));
   }
   return best;
@@ -96,6 +98,23 @@ int main(int argc, char** argv) {
   const uint64_t budget_size = quick ? 512ull << 20 : 4ull << 30;
   std::printf("read_bench%s\n", quick ? " (quick)" : "");
 
+  // 3. Memory budget (first, so the process's memory has not been grown by the others).
+  {
+    SyntheticBackend backend;
+    Options o;
+    o.memory_limit = 256ull << 20;
+    Engine engine(o);
+    auto inode = engine.new_inode(backend, 1, budget_size);
+    uint64_t base = rss_bytes(), peak_rss = base, peak_folios = 0;
+    double speed = read_through(*inode, budget_size, 1 << 20, &peak_rss, &peak_folios);
+    double over = static_cast<double>(peak_rss - base) / static_cast<double>(o.memory_limit);
+    std::printf("%llu MiB read under a 256 MiB budget: %.0f MiB/s, peak folio bytes %llu MiB, RSS growth %llu MiB "
+                "= %.1f%% of the budget (target <= 110%%), evicted %llu folios\n",
+                static_cast<unsigned long long>(budget_size >> 20), speed,
+                static_cast<unsigned long long>(peak_folios >> 20),
+                static_cast<unsigned long long>((peak_rss - base) >> 20), 100 * over,
+                static_cast<unsigned long long>(read(engine.stats().mem_evicted)));
+  }
   // 1. Cached read against memcpy.
   {
     testing::MemoryBackend::Config bc;
@@ -142,22 +161,5 @@ int main(int argc, char** argv) {
                 folio / 1024, speed[1], speed[0], speed[1] / speed[0]);
   }
 
-  // 3. Memory budget.
-  {
-    SyntheticBackend backend;
-    Options o;
-    o.memory_limit = 256ull << 20;
-    Engine engine(o);
-    auto inode = engine.new_inode(backend, 1, budget_size);
-    uint64_t base = rss_bytes(), peak_rss = base, peak_folios = 0;
-    double speed = read_through(*inode, budget_size, 1 << 20, &peak_rss, &peak_folios);
-    double over = static_cast<double>(peak_rss - base) / static_cast<double>(o.memory_limit);
-    std::printf("%llu MiB read under a 256 MiB budget: %.0f MiB/s, peak folio bytes %llu MiB, RSS growth %llu MiB "
-                "= %.1f%% of the budget (target <= 110%%), evicted %llu folios\n",
-                static_cast<unsigned long long>(budget_size >> 20), speed,
-                static_cast<unsigned long long>(peak_folios >> 20),
-                static_cast<unsigned long long>((peak_rss - base) >> 20), 100 * over,
-                static_cast<unsigned long long>(read(engine.stats().mem_evicted)));
-  }
   return 0;
 }

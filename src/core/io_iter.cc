@@ -64,6 +64,15 @@ void IoIter::advance(size_t n) {
     skip_ = 0;
     slot_++;
   }
+  // Step into the next segment now if it exists: an iterator left at the end of a
+  // segment would keep pointing into it after the collector has freed it (rolling buffer
+  // rule 4 frees a spent segment once its successor is linked).
+  if (slot_ >= FolioQueue::kSlots) {
+    if (FolioQueue* next = q_->next.load(std::memory_order_acquire)) {
+      q_ = next;
+      slot_ = 0;
+    }
+  }
 }
 
 size_t IoIter::segments(std::vector<iovec>& out, size_t max_segments) const {

@@ -64,6 +64,33 @@ TEST(RollingBuffer, IteratorSpansSlotsAndSegments) {
   for (Folio* f : folios) f->put_ref();
 }
 
+// An iterator advanced to exactly the end of a full segment must not keep pointing into
+// it: the collector frees the segment once it is spent (ASan reports the old behaviour).
+TEST(RollingBuffer, IteratorAtSegmentEndSurvivesFreeingThatSegment) {
+  Stats st;
+  RollingBuffer rb(&st, nullptr, 1);
+  std::vector<Folio*> folios;
+  FolioQueue* q0 = nullptr;
+  for (unsigned i = 0; i < FolioQueue::kSlots + 2; i++) {
+    auto* f = new Folio(uint64_t(i) * 4096, 4096);
+    for (int b = 0; b < 4096; b++) f->data()[b] = std::byte(i);
+    FolioQueue* q;
+    unsigned slot;
+    rb.append(f, 0, 4096, &q, &slot);
+    if (i == 0) q0 = q;
+    folios.push_back(f);
+  }
+  IoIter it = IoIter::folioq(q0, 0, 0, SIZE_MAX);
+  it.advance(4096 * FolioQueue::kSlots);
+  for (unsigned i = 0; i < FolioQueue::kSlots; i++) rb.consume()->put_ref();
+  ASSERT_NE(rb.peek(), nullptr);          // steps the collector into the second segment
+  EXPECT_EQ(read(st.objs_folioqs), 1);  // and the first is gone
+  std::byte b{};
+  EXPECT_EQ(it.copy_out(&b, 1), 1u);
+  EXPECT_EQ(b, std::byte(FolioQueue::kSlots));
+  for (Folio* f : folios) f->put_ref();
+}
+
 // The issuer appends while the collector consumes on another thread, sharing no lock.
 TEST(RollingBuffer, ConcurrentIssuerAndCollector) {
   Stats st;
