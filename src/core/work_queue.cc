@@ -138,9 +138,12 @@ void WorkQueue::worker() {
       continue;
     }
     if (stop_ && delayed_.empty()) return;
-    if (!delayed_.empty())
-      cv_.wait_until(lk, delayed_.begin()->first);
-    else
+    if (!delayed_.empty()) {
+      // A copy: wait_until reads the deadline again after waking, by when queue() may
+      // have erased the node that held it.
+      const Clock::time_point until = delayed_.begin()->first;
+      cv_.wait_until(lk, until);
+    } else
       cv_.wait(lk);
   }
 }
