@@ -139,9 +139,9 @@ class Client {
   void test_drop_connection();
   bool test_wait_reconnects(uint64_t n, std::chrono::milliseconds limit);
   // Runs fn(replies so far) on the I/O thread after each reply is delivered, so a test can
-  // act at an exact point of a transfer (kill the server after the 300th reply).
-  // Requires: set before any call is made.
-  void test_on_reply(std::function<void(uint64_t)> fn) { test_on_reply_ = std::move(fn); }
+  // act at an exact point of a transfer (kill the server after the 300th reply). Set and
+  // cleared through the I/O thread; returns once it is in place.
+  void test_on_reply(std::function<void(uint64_t)> fn);
 
  private:
   struct Call;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <future>
 
 #include "p9/client.h"
 #include "p9/client_call.h"
@@ -142,6 +143,15 @@ void Client::test_drop_connection() {
 bool Client::test_wait_reconnects(uint64_t n, std::chrono::milliseconds limit) {
   std::unique_lock lk(mu_);
   return cv_.wait_for(lk, limit, [&] { return reconnects_ >= n && state_ == State::kUp; });
+}
+
+void Client::test_on_reply(std::function<void(uint64_t)> fn) {
+  std::promise<void> set;
+  asio::post(io_, [this, &fn, &set] {
+    test_on_reply_ = std::move(fn);
+    set.set_value();
+  });
+  set.get_future().wait();
 }
 
 }  // namespace netfs::p9

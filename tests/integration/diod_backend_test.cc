@@ -40,6 +40,11 @@ class DiodBackend : public DiodFixture {
   }
   void TearDown() override {
     inode_.reset();
+    // The client first: its destructor joins the I/O thread, which may still be inside
+    // the tail of Subrequest::terminated() (dropping references into the engine's work
+    // queue) after the request's waiter has returned.
+    ns_.reset();
+    client_.reset();
     engine_.reset();
     backend_.reset();
     DiodFixture::TearDown();

@@ -44,6 +44,9 @@ class DiodReconnect : public DiodFixture {
     ns_ = std::make_unique<Namespace>(*client_);
   }
   void TearDown() override {
+    // The client before the engine (see DiodBackend's TearDown).
+    ns_.reset();
+    client_.reset();
     engine_.reset();
     DiodFixture::TearDown();
   }
@@ -79,6 +82,7 @@ TEST_F(DiodReconnect, WriteOf64MiBSurvivesTwoServerRestarts) {
   EXPECT_EQ(engine_->stats().client_reconnects.load(), 2u);
   EXPECT_GT(engine_->stats().write_retry_subreq.load(), 0u) << "in-flight writes were replayed by the engine";
   EXPECT_EQ(client_->stats().fids_stale.load(), 0u);
+  client_->test_on_reply(nullptr);
   auto f = diod_->file("big");
   ASSERT_EQ(f.size(), n);
   EXPECT_TRUE(f == data) << "the file on disk differs from what was written";
@@ -95,8 +99,9 @@ TEST_F(DiodReconnect, ReadOf32MiBSurvivesAServerRestart) {
   auto inode = engine_->new_inode(backend, c->fid, n);
   bool restarted_ok = true;
   uint64_t at = client_->stats().rpcs + 200;  // ~200 reads into ~512
-  client_->test_on_reply([&](uint64_t) {
-    if (client_->stats().rpcs == at) restarted_ok &= diod_->restart();
+  Client* cl = client_.get();
+  client_->test_on_reply([&, cl](uint64_t) {
+    if (cl->stats().rpcs == at) restarted_ok &= diod_->restart();
   });
   ReadaheadState ra;
   std::vector<std::byte> back(n);
@@ -107,6 +112,7 @@ TEST_F(DiodReconnect, ReadOf32MiBSurvivesAServerRestart) {
     ASSERT_GT(*r, 0u);
     got += *r;
   }
+  client_->test_on_reply(nullptr);
   ASSERT_TRUE(restarted_ok) << diod_->error();
   EXPECT_EQ(client_->stats().reconnects.load(), 1u) << client_->stats().format();
   EXPECT_TRUE(back == data) << "bytes read differ from the file";
