@@ -1,0 +1,382 @@
+#include "cache/store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <filesystem>
+
+#include "cache/checksum.h"
+#include "cache/content_map.h"
+#include "cache/store_cookie.h"
+
+namespace netfs::cache {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string hex16(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016" PRIx64, v);
+  return b;
+}
+
+Status make_dir(const std::string& p) {
+  if (::mkdir(p.c_str(), 0700) < 0 && errno != EEXIST) return make_error(errno, "mkdir in cache dir");
+  return ok_status();
+}
+
+uint64_t mtime_ns(const struct stat& st) {
+  return static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000ull + static_cast<uint64_t>(st.st_mtim.tv_nsec);
+}
+
+// Every object (its key "SERVER/QID") with its charged bytes and last use; reads each
+// map's records. Used by the janitor's background scan and by `netfs cache DIR`.
+template <typename F>
+void for_each_object(const std::string& dir, uint32_t granule, F&& fn) {
+  std::error_code ec;
+  for (auto& sd : fs::directory_iterator(dir + "/objects", ec)) {
+    if (!sd.is_directory(ec)) continue;
+    std::error_code ec2;
+    for (auto& f : fs::directory_iterator(sd.path(), ec2)) {
+      std::string name = f.path().filename().string();
+      if (name.size() < 4 || name.substr(name.size() - 4) != ".map") continue;
+      std::string key = sd.path().filename().string() + "/" + name.substr(0, name.size() - 4);
+      struct stat st {};
+      if (::stat(f.path().c_str(), &st) < 0) continue;
+      auto m = ContentMap::open(f.path().string(), granule);
+      uint64_t n = 0;
+      if (m.ok()) {
+        auto recs = (*m)->load();
+        if (recs.ok()) n = recs->size();
+      }
+      fn(key, n * granule, mtime_ns(st));
+    }
+  }
+}
+
+constexpr const char* kGranuleFile = "/granule";
+
+}  // namespace
+
+Store::Store(StoreOptions opts, int lock_fd) : opts_(std::move(opts)), lock_fd_(lock_fd) {
+  writer_ = std::thread([this] { writer_loop(); });
+  if (opts_.janitor)
+    janitor_ = std::thread([this] { janitor_loop(); });
+  else
+    scan();
+}
+
+Result<std::unique_ptr<Store>> Store::open(StoreOptions opts) {
+  if (opts.dir.empty()) return make_error(EINVAL, "cache_dir is empty");
+  if (opts.granule < 4096 || (opts.granule & (opts.granule - 1))) return make_error(EINVAL, "cache granule");
+  NETFS_TRY(make_dir(opts.dir));
+  NETFS_TRY(make_dir(opts.dir + "/objects"));
+  int fd = ::open((opts.dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(errno, "open cache lock");
+  if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    int e = errno == EWOULDBLOCK ? EBUSY : errno;
+    ::close(fd);
+    return make_error(e, "cache dir is in use by another mount");
+  }
+  // The granule is fixed per directory: maps written with another are unreadable.
+  std::string gpath = opts.dir + kGranuleFile;
+  if (FILE* f = std::fopen(gpath.c_str(), "r")) {
+    unsigned g = 0;
+    if (std::fscanf(f, "%u", &g) == 1 && g >= 4096 && !(g & (g - 1))) opts.granule = g;
+    std::fclose(f);
+  } else if (FILE* w = std::fopen(gpath.c_str(), "w")) {
+    std::fprintf(w, "%u\n", opts.granule);
+    std::fclose(w);
+  }
+  return std::unique_ptr<Store>(new Store(std::move(opts), fd));
+}
+
+Store::~Store() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  if (janitor_.joinable()) janitor_.join();
+  ::close(lock_fd_);
+}
+
+std::string Store::object_path(const std::string& key) const { return opts_.dir + "/objects/" + key; }
+
+Result<std::shared_ptr<StoreCookie>> Store::cookie(std::string_view server, uint64_t qid_path, const Coherency& now) {
+  std::string sdir = hex16(checksum(server.data(), server.size()));
+  std::string key = sdir + "/" + hex16(qid_path);
+  std::shared_ptr<StoreCookie> c;
+  {
+    std::unique_lock lk(mu_);
+    auto it = open_.find(key);
+    if (it != open_.end()) c = it->second.lock();
+    if (!c) {
+      // The cookie charges its bytes itself when it loads them.
+      if (auto cl = closed_.find(key); cl != closed_.end()) {
+        release(cl->second.bytes);
+        closed_.erase(cl);
+      }
+      NETFS_TRY(make_dir(opts_.dir + "/objects/" + sdir));
+      std::string spath = opts_.dir + "/objects/" + sdir + "/server";
+      if (::access(spath.c_str(), F_OK) < 0) {
+        if (FILE* f = std::fopen(spath.c_str(), "w")) {
+          std::fprintf(f, "%.*s\n", static_cast<int>(server.size()), server.data());
+          std::fclose(f);
+        }
+      }
+      std::string base = object_path(key);
+      int fd = ::open((base + ".data").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+      if (fd < 0) return make_error(errno, "open cache data file");
+      auto m = ContentMap::open(base + ".map", opts_.granule);
+      if (!m.ok()) {
+        ::close(fd);
+        return m.error();
+      }
+      c = std::make_shared<StoreCookie>(*this, key, fd, std::move(*m));
+      NETFS_TRY(c->open(now));
+      open_[key] = c;
+      return c;
+    }
+  }
+  c->check_coherency(now);
+  return c;
+}
+
+void Store::cookie_closed(const std::string& key, uint64_t bytes, uint64_t when_ns) {
+  {
+    std::lock_guard lk(mu_);
+    auto it = open_.find(key);
+    if (it != open_.end() && it->second.expired()) open_.erase(it);
+    // Its bytes stay charged, now as a closed object the janitor may evict whole.
+    closed_[key] = Closed{bytes, when_ns};
+  }
+  // The map's mtime is the object's last use for the scan after a restart.
+  std::string p = object_path(key) + ".map";
+  (void)::utimensat(AT_FDCWD, p.c_str(), nullptr, 0);
+  if (usage() > opts_.size_limit) {
+    std::lock_guard lk(mu_);
+    kick_ = true;
+    cv_.notify_all();
+  }
+}
+
+uint64_t Store::free_space_shortfall() const {
+  struct statvfs v {};
+  if (::statvfs(opts_.dir.c_str(), &v) < 0) return 0;
+  uint64_t total = static_cast<uint64_t>(v.f_blocks) * v.f_frsize;
+  uint64_t avail = static_cast<uint64_t>(v.f_bavail) * v.f_frsize;
+  uint64_t floor = opts_.min_free ? opts_.min_free : total / 50;
+  return avail < floor ? floor - avail : 0;
+}
+
+bool Store::reserve(uint64_t bytes) {
+  int64_t after = usage_.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
+  uint64_t limit = opts_.size_limit;
+  // The free-space floor costs a statvfs: checked every 64 reservations (a few MiB).
+  if ((reserves_.fetch_add(1, std::memory_order_relaxed) & 63) == 0) {
+    uint64_t short_by = free_space_shortfall();
+    if (short_by) limit = static_cast<uint64_t>(std::max<int64_t>(0, after - static_cast<int64_t>(short_by)));
+  }
+  if (static_cast<uint64_t>(after) <= limit) return true;
+  evict(limit > bytes ? limit - bytes : 0);
+  if (usage() <= limit) return true;
+  release(bytes);
+  return false;
+}
+
+uint64_t Store::evict_closed_locked(uint64_t target, std::unique_lock<std::mutex>& lk) {
+  uint64_t freed = 0;
+  while (usage() > target && !closed_.empty()) {
+    auto victim = std::min_element(closed_.begin(), closed_.end(), [](auto& a, auto& b) {
+      return a.second.last_use_ns < b.second.last_use_ns;
+    });
+    std::string base = object_path(victim->first);
+    ::unlink((base + ".map").c_str());  // map first: data without a map is never read
+    ::unlink((base + ".data").c_str());
+    release(victim->second.bytes);
+    freed += victim->second.bytes;
+    add(stats_.evicted_objects);
+    add(stats_.evicted_bytes, victim->second.bytes);
+    closed_.erase(victim);
+  }
+  return freed;
+}
+
+uint64_t Store::evict(uint64_t target) {
+  std::vector<std::shared_ptr<StoreCookie>> open;
+  uint64_t freed = 0;
+  {
+    std::unique_lock lk(mu_);
+    freed += evict_closed_locked(target, lk);
+    if (usage() <= target) return freed;
+    for (auto& [k, w] : open_)
+      if (auto c = w.lock()) open.push_back(std::move(c));
+  }
+  // Open files: the least recently used granules across all of them, in rounds, so that
+  // one large file does not lose everything while others keep old data.
+  while (usage() > target) {
+    uint64_t round = 0;
+    for (auto& c : open) {
+      if (usage() <= target) break;
+      uint64_t want = std::min<uint64_t>(usage() - target, 64ull * opts_.granule);
+      round += c->evict(want);
+    }
+    freed += round;
+    if (!round) break;
+  }
+  return freed;  // `open` may hold the last reference: released here, outside mu_
+}
+
+Status Store::drop_all() {
+  std::vector<std::shared_ptr<StoreCookie>> open;
+  {
+    std::unique_lock lk(mu_);
+    evict_closed_locked(0, lk);
+    for (auto& [k, w] : open_)
+      if (auto c = w.lock()) open.push_back(std::move(c));
+  }
+  for (auto& c : open) c->invalidate();
+  return ok_status();
+}
+
+void Store::submit(std::function<void()> job) {
+  {
+    std::lock_guard lk(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
+void Store::writer_loop() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    cv_.wait(lk, [&] { return stop_ || !jobs_.empty(); });
+    if (jobs_.empty()) return;  // stop_ and drained
+    auto job = std::move(jobs_.front());
+    jobs_.pop_front();
+    jobs_running_++;
+    lk.unlock();
+    job();
+    job = nullptr;  // may drop a cookie's last reference: not under mu_
+    lk.lock();
+    jobs_running_--;
+    cv_.notify_all();
+  }
+}
+
+void Store::scan() {
+  // Objects opened meanwhile are charged by their cookies; skip them.
+  for_each_object(opts_.dir, opts_.granule, [&](const std::string& key, uint64_t bytes, uint64_t when) {
+    std::lock_guard lk(mu_);
+    if (open_.count(key) || closed_.count(key)) return;
+    closed_[key] = Closed{bytes, when};
+    charge(bytes);
+  });
+  std::lock_guard lk(mu_);
+  scan_done_ = true;
+  cv_.notify_all();
+}
+
+void Store::janitor_loop() {
+  scan();
+  std::unique_lock lk(mu_);
+  while (!stop_) {
+    // A periodic look at the free-space floor: other programs fill the disk too.
+    cv_.wait_for(lk, std::chrono::seconds(2), [&] { return stop_ || kick_; });
+    if (stop_) break;
+    kick_ = false;
+    lk.unlock();
+    uint64_t target = opts_.size_limit;
+    if (uint64_t short_by = free_space_shortfall()) target = usage() > short_by ? usage() - short_by : 0;
+    if (usage() > target) evict(target);
+    lk.lock();
+  }
+}
+
+void Store::wait_idle() {
+  std::unique_lock lk(mu_);
+  cv_.wait(lk, [&] { return scan_done_ && jobs_.empty() && jobs_running_ == 0; });
+}
+
+std::string Store::describe_json() {
+  size_t open_objects = 0, closed_objects;
+  bool scanned;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [k, w] : open_) open_objects += !w.expired();
+    closed_objects = closed_.size();
+    scanned = scan_done_;
+  }
+  uint64_t hit = stats_.hit_bytes.load(), miss = stats_.miss_bytes.load();
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%.4f", hit + miss ? static_cast<double>(hit) / static_cast<double>(hit + miss) : 0.0);
+  std::string s = "{\"dir\":\"" + opts_.dir + "\",\"usage_bytes\":" + std::to_string(usage()) +
+                  ",\"size_limit\":" + std::to_string(opts_.size_limit) + ",\"granule\":" +
+                  std::to_string(opts_.granule) + ",\"open_objects\":" + std::to_string(open_objects) +
+                  ",\"closed_objects\":" + std::to_string(closed_objects) + ",\"scan_done\":" +
+                  (scanned ? "true" : "false") + ",\"hit_rate\":" + rate + ",\"free_space_shortfall\":" +
+                  std::to_string(free_space_shortfall());
+  s += stats_.json_fields();
+  s += "}";
+  return s;
+}
+
+Result<std::string> Store::inspect(const std::string& dir) {
+  struct stat st {};
+  if (::stat((dir + "/objects").c_str(), &st) < 0) return make_error(errno, "not a netfs cache directory");
+  uint32_t granule = 64 * 1024;
+  if (FILE* f = std::fopen((dir + kGranuleFile).c_str(), "r")) {
+    unsigned g = 0;
+    if (std::fscanf(f, "%u", &g) == 1) granule = g;
+    std::fclose(f);
+  }
+  uint64_t objects = 0, bytes = 0;
+  for_each_object(dir, granule, [&](const std::string&, uint64_t b, uint64_t) {
+    objects++;
+    bytes += b;
+  });
+  bool busy = false;
+  int fd = ::open((dir + "/lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    busy = ::flock(fd, LOCK_SH | LOCK_NB) < 0;
+    ::close(fd);
+  }
+  return "{\"dir\":\"" + dir + "\",\"usage_bytes\":" + std::to_string(bytes) + ",\"objects\":" +
+         std::to_string(objects) + ",\"granule\":" + std::to_string(granule) + ",\"in_use\":" +
+         (busy ? "true" : "false") + "}";
+}
+
+Status Store::drop_dir(const std::string& dir) {
+  struct stat st {};
+  if (::stat((dir + "/objects").c_str(), &st) < 0) return make_error(errno, "not a netfs cache directory");
+  int fd = ::open((dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return make_error(errno, "open cache lock");
+  if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    ::close(fd);
+    return make_error(EBUSY, "cache dir is in use by a mount: use netfs cache --drop MOUNTPOINT");
+  }
+  std::error_code ec;
+  // Maps first everywhere, so an interrupted drop leaves no data that looks present.
+  for (auto& sd : fs::directory_iterator(dir + "/objects", ec))
+    for (auto& f : fs::directory_iterator(sd.path(), ec))
+      if (f.path().extension() == ".map") fs::remove(f.path(), ec);
+  fs::remove_all(dir + "/objects", ec);
+  Status out = ec ? Status(make_error(ec.value(), "remove cache objects")) : ok_status();
+  if (::mkdir((dir + "/objects").c_str(), 0700) < 0 && errno != EEXIST && out.ok())
+    out = make_error(errno, "mkdir cache objects");
+  ::close(fd);
+  return out;
+}
+
+}  // namespace netfs::cache

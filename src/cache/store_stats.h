@@ -1,0 +1,43 @@
+// StoreStats: counters of one cache Store, for `netfs stats` and `netfs cache`. The
+// engine counts cache reads and writes as the I/O paths see them (cache_read_bytes, ...);
+// these count what only the store knows: hits and misses by granule, checksum failures,
+// evictions, durable writes.
+//
+// Threading: atomics, relaxed; read at any time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace netfs::cache {
+
+#define NETFS_STORE_STATS(X)                                                     \
+  X(lookups)          /* present() calls */                                      \
+  X(hit_bytes)        /* bytes present() found cached */                          \
+  X(miss_bytes)       /* bytes present() was asked for and did not find */       \
+  X(read_granules)    /* granules read and verified */                           \
+  X(corrupt_granules) /* granules whose checksum failed: dropped, re-fetched */   \
+  X(written_granules) /* granules made durable and marked present */             \
+  X(written_bytes)                                                               \
+  X(skipped_granules) /* not stored: no room under the limit */                  \
+  X(dropped_granules) /* overwritten, truncated or invalidated */                \
+  X(evicted_granules) /* granules of open files evicted */                       \
+  X(evicted_objects)  /* whole closed files evicted */                           \
+  X(evicted_bytes)                                                               \
+  X(invalidations)    /* cookies emptied (coherency mismatch, failed write) */   \
+  X(io_errors)
+
+struct StoreStats {
+#define NETFS_STORE_STAT_FIELD(name) std::atomic<uint64_t> name{0};
+  NETFS_STORE_STATS(NETFS_STORE_STAT_FIELD)
+#undef NETFS_STORE_STAT_FIELD
+
+  // ,"cache_<name>":value for each counter (to append to a JSON object).
+  std::string json_fields() const;
+  std::string text() const;
+};
+
+inline void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }
+
+}  // namespace netfs::cache
