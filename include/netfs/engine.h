@@ -65,6 +65,12 @@ class Engine {
   // Drops an inode from the dirty list if it has no dirty bytes left.
   void maybe_clean(Inode& inode);
 
+  // Folios of `inode` were read from the server and should be copied to the local cache
+  // (Folio::copy_to_cache); the flusher's next pass does it through write-back stream 1.
+  void note_cache_copy(Inode& inode);
+  // Takes the inodes noted since the last call.
+  std::vector<std::shared_ptr<Inode>> take_cache_copies();
+
   // Writers wait here while dirty_bytes() exceeds the limit. `kick` is the flusher's
   // wake-up, registered by the Flusher (null when none runs).
   void set_flusher_kick(std::function<void()> kick);
@@ -92,6 +98,7 @@ class Engine {
   // Inodes with dirty bytes, in the order they were first dirtied; each entry keeps its
   // inode alive until the data is written. Guarded by acct_mu_.
   std::vector<std::shared_ptr<Inode>> dirty_list_;
+  std::vector<std::shared_ptr<Inode>> copy_list_;  // guarded by acct_mu_
   std::function<void()> flusher_kick_;          // guarded by acct_mu_
   uint64_t wb_error_gen_ = 0;                   // guarded by acct_mu_
   int wb_last_error_ = 0;                       // guarded by acct_mu_

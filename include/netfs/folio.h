@@ -46,6 +46,7 @@ class Folio {
   size_t dirty_to = 0;
   uint64_t dirtied_at_ns = 0;  // when it went from clean to dirty (flusher age)
   uint64_t lru_tick = 0;       // last access, for eviction of clean folios
+  bool copy_to_cache = false;  // read from the server; write-back copies it to the cache
   // Bytes of this folio counted in the inode's and engine's dirty totals: set when it is
   // dirtied, kept through write-back (which must finish before the folio counts as
   // clean), and given back when it is cleaned or dropped.

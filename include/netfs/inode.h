@@ -60,6 +60,7 @@ class Inode : public std::enable_shared_from_this<Inode> {
   std::shared_mutex io_lock_;
   std::mutex wb_lock_;            // one write-back issuer at a time per inode
   bool on_dirty_list_ = false;    // guarded by Engine's accounting lock
+  bool on_copy_list_ = false;     // guarded by Engine's accounting lock
 
  private:
   Engine& engine_;

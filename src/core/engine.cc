@@ -33,10 +33,11 @@ Engine::Engine(Options options)
       wq_(options.worker_threads) {}
 
 Engine::~Engine() {
-  std::vector<std::shared_ptr<Inode>> pins;
+  std::vector<std::shared_ptr<Inode>> pins, copies;
   {
     std::lock_guard lk(acct_mu_);
     pins.swap(dirty_list_);
+    copies.swap(copy_list_);
   }
   // Inodes released here may still hold dirty data: the owner chose to drop it.
 }
@@ -147,6 +148,24 @@ void Engine::maybe_clean(Inode& inode) {
     dirty_list_.erase(it);
   }
   inode.on_dirty_list_ = false;
+}
+
+void Engine::note_cache_copy(Inode& inode) {
+  {
+    std::lock_guard lk(acct_mu_);
+    if (inode.on_copy_list_) return;
+    inode.on_copy_list_ = true;
+    copy_list_.push_back(inode.shared_from_this());
+  }
+  kick_flusher();
+}
+
+std::vector<std::shared_ptr<Inode>> Engine::take_cache_copies() {
+  std::vector<std::shared_ptr<Inode>> out;
+  std::lock_guard lk(acct_mu_);
+  out.swap(copy_list_);
+  for (auto& i : out) i->on_copy_list_ = false;
+  return out;
 }
 
 void Engine::set_flusher_kick(std::function<void()> kick) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/trace_emit.h"
+#include "netfs/cache_cookie.h"
 #include "netfs/engine.h"
 #include "read/internal.h"
 
@@ -49,6 +50,9 @@ void unlock_folios(Request* rreq, uint64_t upto) {
     std::lock_guard rl(rreq->lock_);
     if (!rreq->saved_dirty_.empty()) saved.swap(rreq->saved_dirty_);
   }
+  cache::Cookie* cookie = inode.cookie();
+  const bool copy = cookie && cookie->write_enabled() && !rreq->fetched_ranges_.empty();
+  bool copied = false;
   {
     std::lock_guard lk(m.mu_);
     const uint64_t tick = e.lru_tick();
@@ -58,6 +62,16 @@ void unlock_folios(Request* rreq, uint64_t upto) {
       f->uptodate = !overlaps_failed(rreq, f->pos(), f->end());
       f->locked = false;
       f->lru_tick = tick;
+      // Server bytes go to the local cache later, by write-back's cache stream, so the
+      // reader never waits for the cache.
+      if (copy && f->uptodate && !f->dirty) {
+        for (auto& [a, b] : rreq->fetched_ranges_)
+          if (a < f->end() && f->pos() < b) {
+            f->copy_to_cache = true;
+            copied = true;
+            break;
+          }
+      }
       NETFS_TRACE(e.trace(), folio, folio_read_done, rreq->debug_id_, 0, 0, 0, f->pos(), f->size(),
                   f->uptodate ? 0 : -1);
     }
@@ -72,6 +86,7 @@ void unlock_folios(Request* rreq, uint64_t upto) {
   }
   m.cv_.notify_all();
   for (Folio* f : done) f->put_ref();
+  if (copied) e.note_cache_copy(inode);
 }
 
 std::chrono::nanoseconds backoff(const Engine& e, unsigned retry_count) {
@@ -121,6 +136,7 @@ void collect_read_results(Request* rreq) {
         if (size_t t = front->transferred_) {
           s.transferred += t;
           bump(front->source_ == Source::kCache ? e.stats().cache_read_bytes : e.stats().download_bytes, t);
+          if (front->source_ == Source::kServer) rreq->fetched_ranges_.emplace_back(front->start_, front->start_ + t);
           front->io_base_.advance(t);
           front->start_ += t;
           front->len_ -= t;
@@ -152,6 +168,8 @@ void collect_read_results(Request* rreq) {
         if (rreq->flat_buf_ == nullptr) front->io().zero(b - a);
       }
       s.transferred += front->transferred_;
+      if (front->source_ == Source::kServer && front->transferred_)
+        rreq->fetched_ranges_.emplace_back(front->start_, front->start_ + front->transferred_);
       if (front->source_ == Source::kServer) bump(e.stats().download_bytes, front->transferred_);
       if (front->source_ == Source::kCache) bump(e.stats().cache_read_bytes, front->transferred_);
       s.collected_to = b;

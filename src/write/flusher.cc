@@ -56,6 +56,8 @@ void Flusher::pass(bool over_limit) {
       std::chrono::duration_cast<std::chrono::nanoseconds>(engine_.options().writeback_delay).count());
   const uint64_t now = write::now_ns();
   const uint64_t cutoff = now > delay_ns ? now - delay_ns : 0;
+  // Folios read from the server waiting to be copied to the local cache.
+  for (auto& inode : engine_.take_cache_copies()) (void)writepages(*inode, WritebackControl{});
   for (auto& inode : engine_.dirty_inodes()) {
     WritebackControl wbc;
     if (!over_limit) wbc.dirtied_before_ns = cutoff;

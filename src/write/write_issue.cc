@@ -189,7 +189,21 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
       continue;
     }
     ++it;
+    if (!f->dirty && f->copy_to_cache && !f->locked && !f->writeback) {
+      // Read from the server: copy it to the cache only (stream 1), whole.
+      f->copy_to_cache = false;
+      cache::Cookie* cookie = inode.cookie();
+      uint64_t size = inode.size_locked();
+      if (!f->uptodate || !cookie || !cookie->write_enabled() || f->pos() >= size) continue;
+      f->writeback = true;
+      m.nr_writeback_++;
+      f->get_ref();
+      size_t limit = static_cast<size_t>(std::min<uint64_t>(f->size(), size - f->pos()));
+      out.push_back(Picked{f, 0, limit, 0, 0, true});
+      continue;
+    }
     if (!f->dirty || f->locked || f->writeback || f->dirtied_at_ns > wbc.dirtied_before_ns) continue;
+    f->copy_to_cache = false;  // the cache stream copies it with the upload
     uint64_t size = inode.size_locked();
     if (f->pos() >= size) continue;  // beyond EOF: truncate is about to drop it
     size_t limit = static_cast<size_t>(std::min<uint64_t>(f->size(), size - f->pos()));

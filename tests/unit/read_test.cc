@@ -278,6 +278,27 @@ TEST_F(ReadPath, ConcurrentReadersAndWritersOnOneFile) {
   EXPECT_EQ(server(), want);
 }
 
+// Bytes read from the server are copied to the cache by write-back's cache stream, after
+// the read returned; the next reader gets them from the cache.
+TEST_F(ReadPath, ServerBytesAreCopiedToTheCacheInTheBackground) {
+  auto data = serve(500000, {}, {}, true);
+  cookie_->set_enabled(true);
+  auto flusher = std::make_unique<Flusher>(*engine_);
+  ASSERT_EQ(read_all(0, data.size(), 65536), data);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (cookie_->present(0, data.size()) < data.size() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();  // polling a condition with a deadline, not timing
+  ASSERT_EQ(cookie_->present(0, data.size()), data.size());
+  flusher.reset();
+  EXPECT_EQ(backend_->counts().write_calls, 0u);  // nothing went to the server
+  // A new inode on the same cookie (as after a remount) reads from the cache only.
+  inode_ = engine_->new_inode(*backend_, 1, data.size(), cookie_.get());
+  backend_->reset_counts();
+  ASSERT_EQ(read_all(0, data.size(), 65536), data);
+  EXPECT_EQ(backend_->counts().read_calls, 0u);
+  EXPECT_GE(read(stats().cache_read_bytes), data.size());
+}
+
 // Readers and writers on the same blocks: every folio-sized piece a reader sees is one
 // whole version of that piece (the server's or one a writer wrote), never a mix, and
 // never bytes from nowhere.
