@@ -18,11 +18,18 @@ bool is_single(const Subrequest& sreq) {
 
 }  // namespace
 
-void Backend::prepare_write(Subrequest& sreq) {
-  sreq.set_max_len(c_.max_write());  // segments are copied into the message: no limit
+size_t Backend::rpc_size(const Subrequest& sreq) const {
+  // A server may ask for smaller I/O on a file than msize allows (Rlopen's iounit).
+  size_t n = c_.max_io();
+  uint32_t iounit = c_.fids().iounit(fid_of(sreq));
+  return iounit && iounit < n ? iounit : n;
 }
 
-void Backend::prepare_read(Subrequest& sreq) { sreq.set_max_len(c_.max_read()); }
+void Backend::prepare_write(Subrequest& sreq) {
+  sreq.set_max_len(rpc_size(sreq));  // segments go out as they are: no segment limit
+}
+
+void Backend::prepare_read(Subrequest& sreq) { sreq.set_max_len(rpc_size(sreq)); }
 
 void Backend::issue_write(Subrequest& sreq) {
   if (c_.fids().is_stale(fid_of(sreq))) return sreq.terminated(-ESTALE);
@@ -33,7 +40,7 @@ void Backend::write_piece(Subrequest& sreq, size_t done) {
   IoIter it = sreq.io();
   it.advance(done);
   size_t rest = it.count();
-  auto n = static_cast<uint32_t>(std::min(rest, c_.max_write()));
+  auto n = static_cast<uint32_t>(std::min(rest, rpc_size(sreq)));
   uint64_t pos = sreq.start() + sreq.transferred() + done;
   // Zero-copy: the folios stay pinned (under writeback) until terminated() is called.
   it.truncate(n);
@@ -58,7 +65,7 @@ void Backend::issue_read(Subrequest& sreq) {
 void Backend::read_piece(Subrequest& sreq, size_t done) {
   IoIter it = sreq.io();
   it.advance(done);
-  auto n = static_cast<uint32_t>(std::min(it.count(), c_.max_read()));
+  auto n = static_cast<uint32_t>(std::min(it.count(), rpc_size(sreq)));
   uint64_t pos = sreq.start() + sreq.transferred() + done;
   auto m = encode(msg::Tread{fid_of(sreq), pos, n});
   c_.call(std::move(*m), MsgType::kRread, Replay::kFail, [this, &sreq, done, n, it](Result<Reply> r) {

@@ -37,6 +37,8 @@ class Backend : public RequestOps {
   // write_single / read_single issue needs more than one RPC).
   void write_piece(Subrequest& sreq, size_t done);
   void read_piece(Subrequest& sreq, size_t done);
+  // Bytes one RPC of this subrequest's file may carry: msize - 24, or the iounit.
+  size_t rpc_size(const Subrequest& sreq) const;
 
   Client& c_;
 };

@@ -29,12 +29,19 @@ void FidTable::set(uint32_t fid, FidInfo info) {
   fids_[fid] = std::move(info);
 }
 
-void FidTable::set_open(uint32_t fid, uint32_t flags, const Qid& qid) {
+void FidTable::set_open(uint32_t fid, uint32_t flags, const Qid& qid, uint32_t iounit) {
   std::lock_guard lk(mu_);
   auto it = fids_.find(fid);
   if (it == fids_.end()) return;
   it->second.open_flags = flags;
   it->second.qid = qid;
+  it->second.iounit = iounit;
+}
+
+uint32_t FidTable::iounit(uint32_t fid) const {
+  std::lock_guard lk(mu_);
+  auto it = fids_.find(fid);
+  return it == fids_.end() ? 0 : it->second.iounit;
 }
 
 void FidTable::erase(uint32_t fid) {

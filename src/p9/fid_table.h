@@ -45,6 +45,7 @@ struct FidInfo {
   bool stale = false;
   bool rebuildable = true;  // false: xattr fids, which name server-side state
   std::vector<HeldLock> locks;  // granted locks, per owner non-overlapping
+  uint32_t iounit = 0;          // from Rlopen/Rlcreate; 0: only msize limits an RPC
 };
 
 class FidTable {
@@ -62,7 +63,9 @@ class FidTable {
   void release(uint32_t fid);
 
   void set(uint32_t fid, FidInfo info);
-  void set_open(uint32_t fid, uint32_t flags, const Qid& qid);
+  void set_open(uint32_t fid, uint32_t flags, const Qid& qid, uint32_t iounit = 0);
+  // The fid's iounit (0 if unknown), without copying its path.
+  uint32_t iounit(uint32_t fid) const;
   void erase(uint32_t fid);
   std::optional<FidInfo> get(uint32_t fid) const;
   bool is_stale(uint32_t fid) const;

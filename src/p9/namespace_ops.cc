@@ -87,7 +87,7 @@ Result<Opened> Namespace::open(uint32_t fid, uint32_t flags) {
   if (c_.fids().is_stale(fid)) return make_error(ESTALE, "9P: fid lost in a reconnect");
   auto r = c_.rpc<msg::Rlopen>(msg::Tlopen{fid, flags});
   if (!r.ok()) return r.error();
-  c_.fids().set_open(fid, flags, r->qid);
+  c_.fids().set_open(fid, flags, r->qid, r->iounit);
   return Opened{r->qid, r->iounit};
 }
 
@@ -167,7 +167,9 @@ Result<Created> Namespace::create(uint32_t dir, std::string_view name, uint32_t 
   }
   Path p = path_of(dir);
   p.push_back(n);
-  c_.fids().set(fid, FidInfo{std::move(p), r->qid, static_cast<int64_t>(flags), false, true});
+  FidInfo fi{std::move(p), r->qid, static_cast<int64_t>(flags), false, true};
+  fi.iounit = r->iounit;
+  c_.fids().set(fid, std::move(fi));
   return Created{fid, r->qid, r->iounit};
 }
 

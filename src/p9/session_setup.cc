@@ -142,6 +142,7 @@ Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fi
       auto o = exchange<msg::Rlopen>(ch, msg::Tlopen{fid, flags}, 1, info.msize);
       if (!o.ok() && !refused(o.error())) return o.error();
       same = o.ok();
+      if (same) fids.set_open(fid, static_cast<uint32_t>(fi.open_flags), o->qid, o->iounit);
     }
     for (size_t i = 0; same && i < fi.locks.size(); i++) {
       const HeldLock& h = fi.locks[i];
