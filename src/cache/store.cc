@@ -342,8 +342,9 @@ Result<std::string> Store::inspect(const std::string& dir) {
     std::fclose(f);
   }
   uint64_t objects = 0, bytes = 0;
+  uint64_t empty = 0;
   for_each_object(dir, granule, [&](const std::string&, uint64_t b, uint64_t) {
-    objects++;
+    (b ? objects : empty)++;
     bytes += b;
   });
   bool busy = false;
@@ -353,7 +354,8 @@ Result<std::string> Store::inspect(const std::string& dir) {
     ::close(fd);
   }
   return "{\"dir\":\"" + dir + "\",\"usage_bytes\":" + std::to_string(bytes) + ",\"objects\":" +
-         std::to_string(objects) + ",\"granule\":" + std::to_string(granule) + ",\"in_use\":" +
+         std::to_string(objects) + ",\"empty_objects\":" + std::to_string(empty) + ",\"granule\":" +
+         std::to_string(granule) + ",\"in_use\":" +
          (busy ? "true" : "false") + "}";
 }
 

@@ -38,6 +38,18 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   eo.readahead_max = opts.readahead_max;
   eo.worker_threads = 4;
   fs->engine_ = std::make_unique<Engine>(eo);
+  if (!opts.cache_dir.empty()) {
+    cache::StoreOptions so;
+    so.dir = opts.cache_dir;
+    so.size_limit = opts.cache_size;
+    so.min_free = opts.cache_min_free;
+    auto st = cache::Store::open(so);
+    if (!st.ok()) {
+      if (why) *why = "cannot use cache_dir " + opts.cache_dir + ": " + st.error().message();
+      return st.error();
+    }
+    fs->store_ = std::move(*st);
+  }
 
   // Reachability first, so that "no server there" and "the server said no" read differently.
   auto probe = p9::connect_endpoint(url.endpoint, std::chrono::milliseconds(5000));
@@ -96,6 +108,8 @@ Filesystem::~Filesystem() {
   ns_.reset();
   client_.reset();
   engine_.reset();
+  parked_.clear();
+  store_.reset();
 }
 
 // ---------------------------------------------------------------- helpers
@@ -170,7 +184,17 @@ std::string Filesystem::path_of(Node& n) {
   return p.empty() ? "/" : p;
 }
 
+namespace {
+
+cache::Coherency coherency_of(const p9::Attr& a) {
+  return cache::Coherency{a.qid.version, a.mtime_sec, a.mtime_nsec, a.size};
+}
+
+}  // namespace
+
 void Filesystem::record_seen_locked(Node& n, const p9::Attr& a) {
+  // The cache now vouches for this version of the file, so a remount keeps it.
+  if (n.cookie) (void)n.cookie->set_coherency(coherency_of(a));
   n.seen_valid = true;
   n.seen_version = a.qid.version;
   n.seen_size = a.size;
@@ -178,7 +202,28 @@ void Filesystem::record_seen_locked(Node& n, const p9::Attr& a) {
   n.seen_mtime_nsec = a.mtime_nsec;
 }
 
-Status Filesystem::attach_io_locked(Node& n, uint64_t size) {
+std::shared_ptr<cache::StoreCookie> Filesystem::cookie_for(Node& n, const cache::Coherency& c) {
+  if (!store_) return nullptr;
+  auto r = store_->cookie(url_.to_string(), n.qid.path, c);
+  if (!r.ok()) {
+    fprintf(stderr, "netfs: cache: cannot open the cache of %s: %s\n", path_of(n).c_str(), r.error().message().c_str());
+    return nullptr;
+  }
+  return *r;
+}
+
+void Filesystem::detach_io_locked(Node& n) {
+  std::shared_ptr<Inode> inode = std::move(n.inode);
+  std::shared_ptr<cache::StoreCookie> cookie = std::move(n.cookie);
+  if (!cookie) return;
+  std::lock_guard lk(parked_mu_);
+  std::erase_if(parked_, [](auto& p) { return p.first.expired(); });
+  // Requests in flight hold the Inode, and it points at the cookie.
+  if (inode && inode.use_count() > 1) parked_.emplace_back(inode, std::move(cookie));
+}
+
+Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
+  uint64_t size = a.size;
   Result<p9::Entry> c = make_error(EIO);
   {
     FidRef r(n);
@@ -197,7 +242,8 @@ Status Filesystem::attach_io_locked(Node& n, uint64_t size) {
   }
   n.io_fid = c->fid;
   n.io_writable = writable;
-  n.inode = engine_->new_inode(*backend_, c->fid, size);
+  n.cookie = cookie_for(n, coherency_of(a));
+  n.inode = engine_->new_inode(*backend_, c->fid, size, n.cookie.get());
   return ok_status();
 }
 
@@ -221,7 +267,7 @@ void Filesystem::retire(std::shared_ptr<Node> n) {
   }
   {
     std::lock_guard lk(n->io_mu);
-    n->inode.reset();
+    detach_io_locked(*n);
     n->io_fid = p9::kNoFid;
   }
   if (io_fid != p9::kNoFid) (void)ns_->clunk(io_fid);
@@ -259,6 +305,10 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
   }
   if (to_set & set_attr::kSize) {
     if (n.is_dir()) return make_error(EISDIR, "truncate");
+    if (cache::Cookie* c = inode ? inode->cookie() : nullptr) {
+      uint64_t size = static_cast<uint64_t>(in.st_size);
+      static_cast<cache::StoreCookie*>(c)->drop_range(size, UINT64_MAX - size);
+    }
     Status st = inode ? netfs::truncate(*inode, static_cast<uint64_t>(in.st_size)) : [&]() -> Status {
       p9::SetAttr sa;
       sa.valid = p9::setattr_mask::kSize;
@@ -471,11 +521,11 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   if (want_write && n.inode && !n.io_writable && n.open_count == 0 && !n.inode->dirty_bytes()) {
     // Opened read-only before; nothing depends on that fid now: reopen read-write.
     (void)ns_->clunk(n.io_fid);
-    n.inode.reset();
+    detach_io_locked(n);
     n.io_fid = p9::kNoFid;
   }
   if (!n.inode) {
-    NETFS_TRY(attach_io_locked(n, a->size));
+    NETFS_TRY(attach_io_locked(n, *a));
   } else {
     bool changed = !n.seen_valid || a->qid.version != n.seen_version || a->size != n.seen_size ||
                    a->mtime_sec != n.seen_mtime_sec || a->mtime_nsec != n.seen_mtime_nsec;
@@ -525,7 +575,9 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
     if (!n.inode) {
       n.io_fid = c->fid;
       n.io_writable = true;
-      n.inode = engine_->new_inode(*backend_, c->fid, static_cast<uint64_t>(e->attr.st_size));
+      // Created (or truncated) here: whatever the cache held under this qid is not it.
+      n.cookie = cookie_for(n, cache::Coherency{});
+      n.inode = engine_->new_inode(*backend_, c->fid, static_cast<uint64_t>(e->attr.st_size), n.cookie.get());
       c->fid = p9::kNoFid;
     }
   }
@@ -547,6 +599,9 @@ Result<size_t> Filesystem::read(FileHandle& fh, uint64_t off, void* buf, size_t 
 Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, size_t len) {
   if ((fh.flags & O_ACCMODE) == O_RDONLY) return make_error(EBADF, "write on a read-only handle");
   fh.wrote = true;
+  // The engine may not copy these bytes to the cache (a partial folio it never read), so
+  // the cached granules under them go now, before the write can be seen.
+  if (cache::Cookie* c = fh.inode->cookie()) static_cast<cache::StoreCookie*>(c)->drop_range(off, len);
   if (fh.direct) return unbuffered_write(*fh.inode, off, buf, len);
   return perform_write(*fh.inode, off, buf, len, WriteMode::kWriteBack);
 }
@@ -744,7 +799,22 @@ std::string Filesystem::stats_text() {
   std::string s = engine_->stats().format_text();
   s += "9P     : msize=" + std::to_string(client_->msize()) + " " + client_->stats().format() + "\n";
   s += "FUSE   : nodes=" + std::to_string(table_->size()) + "\n";
+  if (store_)
+    s += "Store  : usage=" + std::to_string(store_->usage()) + " " + store_->stats().text() + "\n";
   return s;
+}
+
+std::string Filesystem::cache_json() {
+  if (!store_) return "{\"enabled\":false}";
+  std::string s = store_->describe_json();
+  s.insert(1, "\"enabled\":true,\"read_bytes\":" + std::to_string(engine_->stats().cache_read_bytes.load()) +
+                 ",\"download_bytes\":" + std::to_string(engine_->stats().download_bytes.load()) + ",");
+  return s;
+}
+
+Status Filesystem::cache_drop() {
+  if (!store_) return make_error(ENOENT, "this mount has no cache (no -o cache_dir)");
+  return store_->drop_all();
 }
 
 std::string Filesystem::stats_json() {
@@ -761,6 +831,10 @@ std::string Filesystem::stats_json() {
   put("p9_disconnects", cs.disconnects.load());
   put("p9_reconnects", cs.reconnects.load());
   put("fuse_nodes", table_->size());
+  if (store_) {
+    put("cache_usage_bytes", store_->usage());
+    s += store_->stats().json_fields();
+  }
   s += "}\n";
   return s;
 }

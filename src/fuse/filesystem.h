@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include "cache/store.h"
+#include "cache/store_cookie.h"
 #include "fuse/file_handle.h"
 #include "fuse/inode_table.h"
 #include "fuse/mount_options.h"
@@ -124,6 +126,10 @@ class Filesystem {
   std::vector<UnwrittenFile> sync_all();
   std::string stats_text();
   std::string stats_json();
+  // `netfs cache`: the local cache's usage and counters (JSON); drop empties it.
+  std::string cache_json();
+  Status cache_drop();
+  cache::Store* store() { return store_.get(); }
   Engine& engine() { return *engine_; }
   p9::Client& client() { return *client_; }
   const MountOptions& options() const { return opts_; }
@@ -140,8 +146,14 @@ class Filesystem {
   void swap_fid(Node& n, uint32_t fid);
   // After a directory moved: new fids for every node whose path lies below prefix.
   void refresh_below(const p9::Path& prefix);
-  // Requires n.io_mu held: opens the I/O fid and creates the engine Inode.
-  Status attach_io_locked(Node& n, uint64_t size);
+  // Requires n.io_mu held: opens the I/O fid and creates the engine Inode (with its cache
+  // cookie, checked against the server's attributes a).
+  Status attach_io_locked(Node& n, const p9::Attr& a);
+  // The cache cookie of n (null without a cache, or when the cache cannot open it).
+  std::shared_ptr<cache::StoreCookie> cookie_for(Node& n, const cache::Coherency& c);
+  // Requires n.io_mu held: detaches n's Inode and cookie; a cookie whose Inode is still
+  // used by requests in flight is kept until they finish.
+  void detach_io_locked(Node& n);
   void record_seen_locked(Node& n, const p9::Attr& a);
   // A node the kernel forgot: write back, then clunk its fids (or keep it, still dirty).
   void retire(std::shared_ptr<Node> n);
@@ -149,6 +161,9 @@ class Filesystem {
 
   const RemoteUrl url_;
   const MountOptions opts_;
+  std::unique_ptr<cache::Store> store_;  // destroyed last: cookies point into it
+  std::mutex parked_mu_;
+  std::vector<std::pair<std::weak_ptr<Inode>, std::shared_ptr<cache::StoreCookie>>> parked_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<p9::Client> client_;
   std::unique_ptr<p9::Namespace> ns_;

@@ -123,6 +123,15 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
     } else if (name == "uname") {
       if (!need_val()) return bad("a user name");
       o->uname = std::string(val);
+    } else if (name == "cache_dir") {
+      if (!need_val() || val.front() != '/') return bad("an absolute directory path");
+      o->cache_dir = std::string(val);
+    } else if (name == "cache_size") {
+      if (!need_val() || !parse_size(val, &n) || n < (1u << 20)) return bad("a size of at least 1M");
+      o->cache_size = n;
+    } else if (name == "cache_min_free") {
+      if (!need_val() || !parse_size(val, &n)) return bad("a size (0: 2% of the cache's filesystem)");
+      o->cache_min_free = n;
     } else if (name == "log") {
       if (!need_val()) return bad("a file path");
       o->log_file = std::string(val);

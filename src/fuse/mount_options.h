@@ -30,6 +30,10 @@ struct MountOptions {
   double attr_timeout = 1.0;                      // seconds the kernel trusts attributes
   double entry_timeout = 1.0;                     // seconds the kernel trusts names
   bool direct_io = false;                         // bypass the kernel page cache (no shared mmap)
+  // local persistent cache (docs/cache.md); off without cache_dir
+  std::string cache_dir;                          // absolute path
+  uint64_t cache_size = 1ull << 30;               // bytes of cached file data at most
+  uint64_t cache_min_free = 0;                    // free bytes to leave on its filesystem (0: 2%)
   // FUSE mount flags passed through
   bool allow_other = false;
   bool default_permissions = false;

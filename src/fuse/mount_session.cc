@@ -63,6 +63,11 @@ std::string handle_command(Filesystem& fs, const std::string& mountpoint, std::s
            mountpoint + "\n";
   if (cmd == "stats") return "OK\n" + fs.stats_text();
   if (cmd == "stats json") return "OK\n" + fs.stats_json();
+  if (cmd == "cache") return "OK\n" + fs.cache_json() + "\n";
+  if (cmd == "cache drop") {
+    Status st = fs.cache_drop();
+    return st.ok() ? "OK\n" + fs.cache_json() + "\n" : "ERR " + std::to_string(st.errnum()) + " " + st.error().message() + "\n";
+  }
   if (cmd.starts_with("trace")) {
     uint64_t after = 0;
     if (cmd.size() > 6) after = std::strtoull(std::string(cmd.substr(6)).c_str(), nullptr, 10);

@@ -9,7 +9,7 @@
 // of the fid hold fid_mu shared for the length of one RPC.
 //
 // Threading: qid, ino and type are fixed. nlookup is guarded by the InodeTable's lock.
-// io_mu guards io_fid, inode, io_writable, open_count and the seen_* attributes.
+// io_mu guards io_fid, inode, cookie, io_writable, open_count and the seen_* attributes.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,7 @@
 #include <mutex>
 #include <shared_mutex>
 
+#include "cache/store_cookie.h"
 #include "netfs/inode.h"
 #include "netfs/read.h"
 #include "p9/protocol.h"
@@ -37,6 +38,9 @@ struct Node {
   uint32_t io_fid = p9::kNoFid;
   bool io_writable = false;
   std::shared_ptr<Inode> inode;  // the engine's view of the file's data
+  // The file's data in the local cache (with -o cache_dir); the Inode points at it, so it
+  // lives at least as long as the Inode is in use (Filesystem::release_cookie).
+  std::shared_ptr<cache::StoreCookie> cookie;
   unsigned open_count = 0;
   // The server's attributes when we last agreed with it, for close-to-open checks.
   bool seen_valid = false;

@@ -9,6 +9,8 @@ namespace netfs::cli {
 int cmd_umount(const std::string& mountpoint);
 int cmd_stats(const std::string& mountpoint, bool json);
 int cmd_trace(const std::string& mountpoint, bool follow);
+// target: a mountpoint, or a cache directory no mount is using.
+int cmd_cache(const std::string& target, bool drop);
 // mount(8)'s helper convention: mount.netfs SPEC DIR [-sfnv] [-o OPTIONS].
 int mount_helper_main(int argc, char** argv);
 

@@ -1,5 +1,5 @@
 // netfs: the command a person types. `netfs mount` starts a mount daemon; umount, stats
-// and trace talk to a running one over its control socket (src/fuse/control_channel.h).
+// trace and cache talk to a running one over its control socket (src/fuse/control_channel.h).
 #include <CLI/CLI.hpp>
 
 #include <cstring>
@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
   trace->add_flag("-n,--no-follow", no_follow, "print what is recorded and exit");
   trace->add_option("mountpoint", mp)->required();
 
+  bool drop = false;
+  auto* cachecmd = app.add_subcommand("cache", "the local cache of a mount or of a cache directory");
+  cachecmd->add_flag("--drop", drop, "empty it");
+  cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR")->required();
+
   CLI11_PARSE(app, argc, argv);
 
   if (*mount) {
@@ -49,5 +54,6 @@ int main(int argc, char** argv) {
   if (*umount) return netfs::cli::cmd_umount(mp);
   if (*stats) return netfs::cli::cmd_stats(mp, json);
   if (*trace) return netfs::cli::cmd_trace(mp, !no_follow);
+  if (*cachecmd) return netfs::cli::cmd_cache(mp, drop);
   return 2;
 }

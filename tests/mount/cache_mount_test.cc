@@ -1,0 +1,164 @@
+// The local persistent cache on a real mount (-o cache_dir): what we wrote is read back
+// from the disk after a remount with no read from the server; a file changed on the
+// server is read anew; `netfs cache` reports and drops; a cache directory serves one
+// mount at a time.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <regex>
+
+#include "mount/mount_fixture.h"
+
+namespace netfs::testing {
+namespace {
+
+std::vector<char> random_bytes(size_t n, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<char> v(n);
+  for (size_t i = 0; i + 8 <= n; i += 8) {
+    uint64_t x = rng();
+    std::memcpy(v.data() + i, &x, 8);
+  }
+  return v;
+}
+
+std::vector<char> slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
+}
+
+void write_file(const std::string& p, const std::vector<char>& data) {
+  int fd = ::open(p.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, std::min<size_t>(data.size() - done, 1 << 20));
+    ASSERT_GT(n, 0) << strerror(errno);
+    done += static_cast<size_t>(n);
+  }
+  ASSERT_EQ(::close(fd), 0) << strerror(errno);
+}
+
+uint64_t json_value(const std::string& json, const std::string& key) {
+  std::smatch m;
+  if (!std::regex_search(json, m, std::regex("\"" + key + "\":([0-9]+)"))) return UINT64_MAX;
+  return std::strtoull(m[1].str().c_str(), nullptr, 10);
+}
+
+class CacheMount : public MountFixture {
+ protected:
+  std::string cache_dir() const { return work_ + "/cache"; }
+  bool mount_cached(const std::string& extra = "") {
+    std::string out;
+    bool ok = mount("cache_dir=" + cache_dir() + (extra.empty() ? "" : "," + extra), &out);
+    EXPECT_TRUE(ok) << out;
+    return ok;
+  }
+  void umount() {
+    auto r = netfs({"umount", mnt_});
+    EXPECT_EQ(r.status, 0) << r.output;
+    mounted_ = r.status != 0;
+  }
+};
+
+TEST_F(CacheMount, RemountReadsWhatWeWroteFromTheCacheAlone) {
+  ASSERT_TRUE(mount_cached());
+  auto data = random_bytes(64 << 20, 1);
+  write_file(path("big"), data);
+  EXPECT_GE(stat("cache_written_bytes"), data.size());
+  umount();
+  ASSERT_TRUE(mount_cached());
+  EXPECT_EQ(slurp(path("big")), data);
+  EXPECT_EQ(stat("download_bytes"), 0u);
+  EXPECT_GE(stat("cache_read_bytes"), data.size());
+  EXPECT_EQ(stat("cache_corrupt_granules"), 0u);
+}
+
+TEST_F(CacheMount, AFileChangedOnTheServerIsReadAnew) {
+  ASSERT_TRUE(mount_cached());
+  auto a = random_bytes(3 << 20, 2);
+  write_file(path("f"), a);
+  EXPECT_EQ(slurp(path("f")), a);
+  // Changed behind the mount's back, same size: the open sees the new version.
+  auto b = random_bytes(3 << 20, 3);
+  {
+    std::ofstream out(server_path("f"), std::ios::binary | std::ios::trunc);
+    out.write(b.data(), static_cast<std::streamsize>(b.size()));
+  }
+  EXPECT_EQ(slurp(path("f")), b);
+  umount();
+  // And across a remount: changed while unmounted.
+  auto c = random_bytes(2 << 20, 4);
+  {
+    std::ofstream out(server_path("f"), std::ios::binary | std::ios::trunc);
+    out.write(c.data(), static_cast<std::streamsize>(c.size()));
+  }
+  ASSERT_TRUE(mount_cached());
+  EXPECT_EQ(slurp(path("f")), c);
+  EXPECT_GT(stat("download_bytes"), 0u);
+}
+
+TEST_F(CacheMount, OurOwnSmallWritesOverCachedDataAreNotServedStale) {
+  ASSERT_TRUE(mount_cached());
+  auto a = random_bytes(1 << 20, 5);
+  write_file(path("f"), a);
+  umount();
+  ASSERT_TRUE(mount_cached());
+  {
+    int fd = ::open(path("f").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    const char patch[] = "0123456789";
+    ASSERT_EQ(::pwrite(fd, patch, 10, 70000), 10);
+    ASSERT_EQ(::close(fd), 0);
+    std::memcpy(a.data() + 70000, patch, 10);
+  }
+  umount();
+  ASSERT_TRUE(mount_cached());
+  EXPECT_EQ(slurp(path("f")), a);
+  EXPECT_EQ(slurp(server_path("f")), a);
+}
+
+TEST_F(CacheMount, NetfsCacheReportsAndDrops) {
+  ASSERT_TRUE(mount_cached());
+  write_file(path("f"), random_bytes(4 << 20, 6));
+  auto r = netfs({"cache", mnt_});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_GE(json_value(r.output, "usage_bytes"), 4u << 20) << r.output;
+  // The directory is in use: only the mount may drop it.
+  auto busy = netfs({"cache", "--drop", cache_dir()});
+  EXPECT_NE(busy.status, 0) << busy.output;
+  r = netfs({"cache", "--drop", mnt_});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(json_value(r.output, "usage_bytes"), 0u) << r.output;
+  write_file(path("g"), random_bytes(1 << 20, 7));
+  umount();
+  r = netfs({"cache", cache_dir()});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(json_value(r.output, "objects"), 1u) << r.output;
+  r = netfs({"cache", "--drop", cache_dir()});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(json_value(r.output, "objects"), 0u) << r.output;
+}
+
+TEST_F(CacheMount, TheSizeLimitHolds) {
+  ASSERT_TRUE(mount_cached("cache_size=8M"));
+  for (int i = 0; i < 4; i++) write_file(path("f" + std::to_string(i)), random_bytes(4 << 20, 10 + i));
+  auto r = netfs({"cache", mnt_});
+  EXPECT_LE(json_value(r.output, "usage_bytes"), 8u << 20) << r.output;
+}
+
+TEST_F(CacheMount, ACacheDirectoryServesOneMount) {
+  ASSERT_TRUE(mount_cached());
+  std::string mnt2 = work_ + "/mnt2";
+  std::filesystem::create_directory(mnt2);
+  auto r = netfs({"mount", url(), mnt2, "-o", "cache_dir=" + cache_dir() + ",log=" + work_ + "/netfs2.log"});
+  if (r.status == 0) run({"fusermount3", "-u", "-z", mnt2});
+  EXPECT_EQ(r.status, 1) << r.output;
+  EXPECT_NE(r.output.find("cache_dir"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace netfs::testing
