@@ -53,7 +53,10 @@ Result<size_t> buffered_read(Inode& inode, ReadaheadState& ra, uint64_t pos, voi
   // The window: grows while the reader stays sequential, resets on a jump; never more
   // than an eighth of the memory budget, so readahead cannot evict what it just read.
   const uint64_t need = round_up(pos + len, fsz) - m.folio_pos(pos);
-  const bool sequential = pos == ra.next_pos;
+  // Near-sequential counts: the kernel sends FUSE readahead reads in parallel and they
+  // reach us slightly out of order; only a jump of more than a window is random access.
+  const uint64_t slack = std::max<uint64_t>({std::min<uint64_t>(ra.window / 4, 2 << 20), 2 * o.readahead_initial, fsz});
+  const bool sequential = pos + slack >= ra.next_pos && pos <= ra.next_pos + slack;
   uint64_t window;
   if (o.readahead_max == 0) {
     window = need;
@@ -66,7 +69,7 @@ Result<size_t> buffered_read(Inode& inode, ReadaheadState& ra, uint64_t pos, voi
   window = std::max<uint64_t>(need, std::min<uint64_t>(window, std::max<uint64_t>(e.memory_limit() / 8, fsz)));
   window = round_up(window, fsz);
   ra.window = window;
-  ra.next_pos = pos + len;
+  ra.next_pos = sequential ? std::max(ra.next_pos, pos + len) : pos + len;
 
   // Asynchronous readahead: a sequential reader that gets within half a window of what has
   // been asked for asks for the next window now.

@@ -103,8 +103,10 @@ void issue_range(Request* rreq, uint64_t start, uint64_t len, IoIter at) {
     }
     if (src == Source::kServer) bump(e.stats().download_subreqs);
     if (src == Source::kCache) bump(e.stats().cache_read_subreqs);
-    issue_subrequest(rreq, sreq);
+    // Step past it before issuing: once issued it may complete and be collected at once,
+    // and the collector may free the segment `at` points into.
     at.advance(n);
+    issue_subrequest(rreq, sreq);
     pos += n;
   }
 }

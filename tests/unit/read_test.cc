@@ -55,6 +55,29 @@ TEST_F(ReadPath, SequentialColdReadReturnsServerBytesAndReadsAhead) {
   EXPECT_GT(read(stats().read_hits), 0u);
 }
 
+// FUSE's parallel readahead delivers reads slightly out of order: that is still a
+// sequential reader, and the window keeps growing.
+TEST_F(ReadPath, SlightlyOutOfOrderReadsStillReadAhead) {
+  auto data = serve(8 << 20);
+  ReadaheadState ra;
+  std::vector<std::byte> buf(128 * 1024);
+  for (size_t pair = 0; pair < 32; pair++)
+    for (size_t k : {1, 0}) {
+      uint64_t pos = (pair * 2 + k) * buf.size();
+      auto r = buffered_read(*inode_, ra, pos, buf.data(), buf.size());
+      ASSERT_TRUE(r.ok());
+      ASSERT_TRUE(std::equal(buf.begin(), buf.end(), data.begin() + static_cast<ptrdiff_t>(pos)));
+    }
+  EXPECT_LE(read(stats().req_readahead), 12u);
+  // A real jump is random access: the window starts small again.
+  uint64_t before = read(stats().download_bytes);
+  std::vector<std::byte> small(4096);
+  auto r = buffered_read(*inode_, ra, 0, small.data(), small.size());  // cached: no I/O
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(read(stats().download_bytes), before);
+  EXPECT_LE(ra.window, 256u * 1024);
+}
+
 TEST_F(ReadPath, ReadPastEofIsShortAndPartialFolioIsZeroFilled) {
   auto data = serve(70000);
   std::vector<std::byte> buf(100000);
