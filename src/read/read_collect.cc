@@ -19,6 +19,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/retry.h"
 #include "core/trace_emit.h"
 #include "netfs/cache_cookie.h"
 #include "netfs/engine.h"
@@ -27,12 +28,6 @@
 namespace netfs::reading {
 
 namespace {
-
-bool overlaps_failed(const Request* rreq, uint64_t a, uint64_t b) {
-  for (auto& [fa, fb] : rreq->failed_ranges_)
-    if (a < fb && fa < b) return true;
-  return false;
-}
 
 void unlock_folios(Request* rreq, uint64_t upto) {
   Inode& inode = rreq->inode();
@@ -59,7 +54,7 @@ void unlock_folios(Request* rreq, uint64_t upto) {
     for (Folio* f : done) {
       for (auto& [pos, bytes] : saved)
         if (pos == f->pos()) std::memcpy(f->data() + f->dirty_from, bytes.data(), bytes.size());
-      f->uptodate = !overlaps_failed(rreq, f->pos(), f->end());
+      f->uptodate = !retry::overlaps(rreq->failed_ranges_, f->pos(), f->end());
       f->locked = false;
       f->lru_tick = tick;
       // Server bytes go to the local cache later, by write-back's cache stream, so the
@@ -87,13 +82,6 @@ void unlock_folios(Request* rreq, uint64_t upto) {
   m.cv_.notify_all();
   for (Folio* f : done) f->put_ref();
   if (copied) e.note_cache_copy(inode);
-}
-
-std::chrono::nanoseconds backoff(const Engine& e, unsigned retry_count) {
-  auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff);
-  auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff_max);
-  if (base.count() == 0) return base;
-  return std::min(base * (int64_t{1} << std::min(retry_count, 20u)), cap);
 }
 
 }  // namespace
@@ -198,7 +186,7 @@ void collect_read_results(Request* rreq) {
     unlock_folios(rreq, spos);
 
     if (need_retry) {
-      auto delay = backoff(e, max_retry_count);
+      auto delay = retry::backoff(e.options(), max_retry_count);
       if (delay.count() > 0) {
         rreq->retry_pending_ = true;
         rreq->retry_at_ = std::chrono::steady_clock::now() + delay;

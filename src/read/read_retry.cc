@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/retry.h"
 #include "core/trace_emit.h"
 #include "netfs/engine.h"
 #include "read/internal.h"
@@ -15,18 +16,6 @@
 namespace netfs::reading {
 
 namespace {
-
-size_t fit(const Subrequest* sreq, size_t rest) {
-  size_t n = rest;
-  if (sreq->max_len_) n = std::min(n, sreq->max_len_);
-  if (sreq->max_segs_) {
-    std::vector<iovec> segs;
-    IoIter it = sreq->io();
-    it.truncate(n);
-    n = std::min(n, it.segments(segs, sreq->max_segs_));
-  }
-  return n ? n : rest;
-}
 
 void reissue(Request* rreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*>& to_issue) {
   Engine& e = rreq->engine_;
@@ -36,7 +25,7 @@ void reissue(Request* rreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*
               sreq->start_ + sreq->transferred_, sreq->len_ - sreq->transferred_, sreq->retry_count_);
   prepare_subrequest(rreq, sreq);
   const size_t rest = sreq->len_ - sreq->transferred_;
-  const size_t n = fit(sreq, rest);
+  const size_t n = retry::fit(*sreq, rest);
   sreq->error_ = 0;
   sreq->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
   to_issue.push_back(sreq);
@@ -55,7 +44,7 @@ void reissue(Request* rreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*
     piece->len_ = static_cast<size_t>(end - pos);
     piece->retry_count_ = sreq->retry_count_;
     prepare_subrequest(rreq, piece);
-    const size_t m = fit(piece, piece->len_);
+    const size_t m = retry::fit(*piece, piece->len_);
     piece->len_ = m;
     piece->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
     NETFS_TRACE(e.trace(), sreq, sreq_split, rreq->debug_id_, piece->debug_index_, 0, 0, pos, m, 0);

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <vector>
 
+#include "core/retry.h"
 #include "core/trace_emit.h"
 #include "netfs/cache_cookie.h"
 #include "netfs/engine.h"
@@ -34,12 +35,6 @@
 namespace netfs::write {
 
 namespace {
-
-bool overlaps_failed(const Request* wreq, uint64_t a, uint64_t b) {
-  for (auto& [fa, fb] : wreq->failed_ranges_)
-    if (a < fb && fa < b) return true;
-  return false;
-}
 
 // Takes folios whose range ends at or before `upto` out of write-back (step 3).
 void unlock_folios(Request* wreq, uint64_t upto) {
@@ -62,7 +57,7 @@ void unlock_folios(Request* wreq, uint64_t upto) {
       f->writeback = false;
       m.nr_writeback_--;
       gauge_add(e.stats().mem_writeback_bytes, -static_cast<int64_t>(f->accounted));
-      if (overlaps_failed(wreq, f->pos() + f->dirty_from, f->pos() + f->dirty_to)) {
+      if (retry::overlaps(wreq->failed_ranges_, f->pos() + f->dirty_from, f->pos() + f->dirty_to)) {
         f->dirty = true;  // keep the user's bytes for the next write-back
         bump(e.stats().wb_redirtied);
         NETFS_TRACE(e.trace(), folio, folio_redirty, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
@@ -87,14 +82,6 @@ void raise_zero_point(Inode& inode, uint64_t end) {
   std::lock_guard lk(inode.mapping().mu_);
   end = std::min(end, inode.size_locked());
   if (end > inode.zero_point_locked()) inode.set_zero_point_locked(end);
-}
-
-std::chrono::nanoseconds backoff(const Engine& e, unsigned retry_count) {
-  auto base = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff);
-  auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(e.options().retry_backoff_max);
-  if (base.count() == 0) return base;
-  std::chrono::nanoseconds d = base * (int64_t{1} << std::min(retry_count, 20u));
-  return std::min(d, cap);
 }
 
 }  // namespace
@@ -203,7 +190,7 @@ void collect_write_results(Request* wreq) {
     unlock_folios(wreq, passed);
 
     if (need_retry) {
-      auto delay = backoff(e, max_retry_count);
+      auto delay = retry::backoff(e.options(), max_retry_count);
       if (delay.count() > 0) {
         wreq->retry_pending_ = true;
         wreq->retry_at_ = std::chrono::steady_clock::now() + delay;

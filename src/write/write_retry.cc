@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/retry.h"
 #include "core/trace_emit.h"
 #include "netfs/engine.h"
 #include "write/internal.h"
@@ -17,18 +18,6 @@
 namespace netfs::write {
 
 namespace {
-
-// Bytes of the subrequest's rest that fit the limits prepare gave it.
-size_t fit(const Subrequest* sreq, size_t rest) {
-  size_t n = rest;
-  if (sreq->max_len_) n = std::min(n, sreq->max_len_);
-  if (sreq->max_segs_) {
-    std::vector<iovec> segs;
-    IoIter it = sreq->io();
-    n = std::min(n, it.segments(segs, sreq->max_segs_));
-  }
-  return n ? n : rest;  // a backend that allows nothing still gets one attempt's worth
-}
 
 void reissue(Request* wreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*>& to_issue) {
   Engine& e = wreq->engine_;
@@ -39,7 +28,7 @@ void reissue(Request* wreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*
   prepare_subrequest(wreq, sreq);
   if (wreq->test(rreq_flag::kSingle)) sreq->max_len_ = sreq->max_segs_ = 0;
   size_t rest = sreq->len_ - sreq->transferred_;
-  size_t n = fit(sreq, rest);
+  size_t n = retry::fit(*sreq, rest);
   sreq->error_ = 0;
   sreq->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
   to_issue.push_back(sreq);
@@ -58,7 +47,7 @@ void reissue(Request* wreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*
     piece->len_ = static_cast<size_t>(end - pos);
     piece->retry_count_ = sreq->retry_count_;
     prepare_subrequest(wreq, piece);
-    size_t m = fit(piece, piece->len_);
+    size_t m = retry::fit(*piece, piece->len_);
     piece->len_ = m;
     piece->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
     NETFS_TRACE(e.trace(), sreq, sreq_split, wreq->debug_id_, piece->debug_index_, s.nr, 0, pos, m, 0);
