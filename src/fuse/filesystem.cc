@@ -305,10 +305,15 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
   }
   if (to_set & set_attr::kSize) {
     if (n.is_dir()) return make_error(EISDIR, "truncate");
-    if (cache::Cookie* c = inode ? inode->cookie() : nullptr) {
-      uint64_t size = static_cast<uint64_t>(in.st_size);
-      static_cast<cache::StoreCookie*>(c)->drop_range(size, UINT64_MAX - size);
-    }
+    // Cached granules past the new end go before the truncate and again after it: the
+    // flusher may copy a folio it finds there to the cache until the engine drops it.
+    auto drop_tail = [&] {
+      if (cache::Cookie* c = inode ? inode->cookie() : nullptr) {
+        uint64_t size = static_cast<uint64_t>(in.st_size);
+        static_cast<cache::StoreCookie*>(c)->drop_range(size, UINT64_MAX - size);
+      }
+    };
+    drop_tail();
     Status st = inode ? netfs::truncate(*inode, static_cast<uint64_t>(in.st_size)) : [&]() -> Status {
       p9::SetAttr sa;
       sa.valid = p9::setattr_mask::kSize;
@@ -316,6 +321,7 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
       FidRef r(n);
       return ns_->setattr(r.fid(), sa);
     }();
+    drop_tail();
     if (!st.ok()) return st.error();
   }
   p9::SetAttr sa;
