@@ -3,6 +3,8 @@
 // server is read anew; `netfs cache` reports and drops; a cache directory serves one
 // mount at a time.
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -148,6 +150,54 @@ TEST_F(CacheMount, TheSizeLimitHolds) {
   for (int i = 0; i < 4; i++) write_file(path("f" + std::to_string(i)), random_bytes(4 << 20, 10 + i));
   auto r = netfs({"cache", mnt_});
   EXPECT_LE(json_value(r.output, "usage_bytes"), 8u << 20) << r.output;
+}
+
+// The mount daemon of mnt (a process this test started): found by its command line.
+pid_t daemon_pid(const std::string& mnt) {
+  for (auto& d : std::filesystem::directory_iterator("/proc")) {
+    std::string name = d.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream in(d.path() / "cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(in)), {});
+    if (cmd.find(std::string("mount") + '\0') != std::string::npos && cmd.find(mnt + '\0') != std::string::npos)
+      return static_cast<pid_t>(std::stol(name));
+  }
+  return -1;
+}
+
+TEST_F(CacheMount, SigkillDuringCacheFillingNeverServesWrongBytes) {
+  // Files on the server, read through the mount: the flusher copies what was read into
+  // the cache in the background, and our own writes go there too; the daemon is killed
+  // in the middle of it.
+  std::vector<std::vector<char>> files;
+  for (int i = 0; i < 3; i++) {
+    files.push_back(random_bytes((8 << 20) + 12345 * i, 20 + i));
+    std::ofstream out(server_path("s" + std::to_string(i)), std::ios::binary);
+    out.write(files[i].data(), static_cast<std::streamsize>(files[i].size()));
+  }
+  ASSERT_TRUE(mount_cached("writeback_delay=1ms"));
+  for (int i = 0; i < 3; i++) EXPECT_EQ(slurp(path("s" + std::to_string(i))), files[i]);
+  write_file(path("w"), random_bytes(8 << 20, 30));
+  {
+    int fd = ::open(path("w").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    auto more = random_bytes(4 << 20, 31);
+    ASSERT_EQ(::pwrite(fd, more.data(), more.size(), 2 << 20), static_cast<ssize_t>(more.size()));
+    pid_t pid = daemon_pid(mnt_);
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    ::close(fd);
+    int st;
+    while (::waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+  }
+  run({"fusermount3", "-u", "-z", mnt_});
+  mounted_ = false;
+  ASSERT_TRUE(mount_cached());
+  for (int i = 0; i < 3; i++) EXPECT_EQ(slurp(path("s" + std::to_string(i))), files[i]);
+  EXPECT_EQ(slurp(path("w")), slurp(server_path("w")));
+  EXPECT_EQ(stat("cache_corrupt_granules"), 0u);
+  EXPECT_GT(stat("cache_read_bytes"), 0u);
 }
 
 TEST_F(CacheMount, ACacheDirectoryServesOneMount) {
