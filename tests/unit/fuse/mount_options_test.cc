@@ -40,6 +40,22 @@ TEST(MountOptions, RefusesUnknownMalformedAndOutOfRangeByName) {
   }
 }
 
+TEST(MountOptions, CacheOptions) {
+  MountOptions o;
+  std::string why;
+  EXPECT_TRUE(o.cache_dir.empty());  // no cache unless asked for
+  ASSERT_TRUE(parse_mount_options("cache_dir=/var/cache/netfs,cache_size=20G,cache_min_free=1G", &o, &why).ok())
+      << why;
+  EXPECT_EQ(o.cache_dir, "/var/cache/netfs");
+  EXPECT_EQ(o.cache_size, 20ull << 30);
+  EXPECT_EQ(o.cache_min_free, 1ull << 30);
+  for (const char* bad : {"cache_dir=relative/dir", "cache_dir=", "cache_size=1K", "cache_size=x", "cache_min_free="}) {
+    MountOptions b;
+    EXPECT_FALSE(parse_mount_options(bad, &b, &why).ok()) << bad;
+    EXPECT_NE(why.find(std::string(bad).substr(0, std::string(bad).find('='))), std::string::npos) << why;
+  }
+}
+
 TEST(MountOptions, StripsWhatOnlyMount8ActsOn) {
   EXPECT_EQ(strip_generic_mount_options("rw,defaults,_netdev,msize=1M,nofail,x-systemd.automount,noauto,ro"),
             "msize=1M,ro");
