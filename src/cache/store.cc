@@ -144,7 +144,11 @@ Result<std::shared_ptr<StoreCookie>> Store::cookie(std::string_view server, uint
         return m.error();
       }
       c = std::make_shared<StoreCookie>(*this, key, fd, std::move(*m));
-      NETFS_TRY(c->open(now));
+      Status st = c->open(now);
+      if (!st.ok()) {
+        lk.unlock();  // the cookie's destructor reports to the Store
+        return st.error();
+      }
       open_[key] = c;
       return c;
     }
@@ -157,7 +161,12 @@ void Store::cookie_closed(const std::string& key, uint64_t bytes, uint64_t when_
   {
     std::lock_guard lk(mu_);
     auto it = open_.find(key);
-    if (it != open_.end() && it->second.expired()) open_.erase(it);
+    if (it != open_.end() && !it->second.expired()) {
+      // Reopened while this one was closing: the new cookie charged the object itself.
+      release(bytes);
+      return;
+    }
+    if (it != open_.end()) open_.erase(it);
     // Its bytes stay charged, now as a closed object the janitor may evict whole.
     closed_[key] = Closed{bytes, when_ns};
   }

@@ -299,12 +299,24 @@ Status StoreCookie::commit(std::vector<Done>& done, uint64_t seq) {
   return ok_status();
 }
 
-Status StoreCookie::write_bytes(uint64_t pos, const void* data, size_t n, uint64_t eof) {
-  uint64_t seq;
-  {
-    std::lock_guard lk(mu_);
-    seq = seq_;
+uint64_t StoreCookie::begin_write() {
+  std::lock_guard lk(mu_);
+  writes_in_flight_++;
+  return seq_;
+}
+
+void StoreCookie::end_write() {
+  std::lock_guard lk(mu_);
+  // No write issued before any drop is left: the drop records can go (they would
+  // otherwise grow with every granule a long-lived file is written over).
+  if (--writes_in_flight_ == 0) {
+    dropped_.clear();
+    tail_drops_.clear();
   }
+}
+
+Status StoreCookie::write_bytes(uint64_t pos, const void* data, size_t n, uint64_t eof) {
+  uint64_t seq = begin_write();
   struct Ctx {
     const std::byte* p;
   } ctx{static_cast<const std::byte*>(data)};
@@ -313,6 +325,7 @@ Status StoreCookie::write_bytes(uint64_t pos, const void* data, size_t n, uint64
     std::memcpy(dst, x->p, k);
     x->p += k;
   }, &ctx);
+  end_write();
   if (!st.ok()) note_io_error();
   return st;
 }
@@ -321,11 +334,7 @@ void StoreCookie::issue_write(Subrequest& sreq) {
   uint64_t pos = sreq.start() + sreq.transferred();
   size_t n = sreq.len() - sreq.transferred();
   uint64_t eof = sreq.request().inode().size();
-  uint64_t seq;
-  {
-    std::lock_guard lk(mu_);
-    seq = seq_;
-  }
+  uint64_t seq = begin_write();
   auto self = shared_from_this();
   store_.submit([self, &sreq, pos, n, eof, seq] {
     IoIter it = sreq.io();
@@ -334,6 +343,7 @@ void StoreCookie::issue_write(Subrequest& sreq) {
       io->copy_out(dst, k);
       io->advance(k);
     }, &it);
+    self->end_write();
     if (!st.ok()) self->note_io_error();
     sreq.terminated(st.ok() ? static_cast<int64_t>(n) : -st.errnum());
   });

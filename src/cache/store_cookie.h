@@ -94,6 +94,8 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   void drop_locked(uint64_t index);
   void empty_locked(const Coherency& c);
   void note_io_error();
+  uint64_t begin_write();     // takes a seq for a write about to start
+  void end_write();
 
   Store& store_;
   const std::string key_;
@@ -105,6 +107,7 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   std::unordered_map<uint64_t, uint64_t> dropped_;   // index -> seq of its last drop
   std::vector<std::pair<uint64_t, uint64_t>> tail_drops_;  // (first index, seq): truncates
   uint64_t seq_ = 1;          // bumped by every drop
+  unsigned writes_in_flight_ = 0;  // writes holding a seq: drop records matter only to them
   uint64_t emptied_seq_ = 0;  // seq of the last whole-object drop
   bool map_dirty_ = false;    // records cleared since the last map sync
   bool broken_ = false;       // an I/O error: stop writing until reopened
