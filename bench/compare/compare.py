@@ -205,7 +205,7 @@ def cmd_report(args):
     if "netfs" in has and "sshfs" in has:
         hdr += " | netfs / sshfs"
     out.append(hdr + " |")
-    out.append("|" + "---|" * (hdr.count("|") - 1))
+    out.append("|" + "---|" * hdr.count("|"))
     tot = {fs: [0, 0.0] for fs in has}
     for key, label, unit in PHASES:
         if key in ("create", "stat", "unlink") or key.endswith("_server"):
