@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev \
               libfuse3-dev fuse3 libasio-dev libcli11-dev systemtap-sdt-dev diod \
-              libclang-rt-14-dev libxxhash-dev git
+              libclang-rt-14-dev libxxhash-dev git rsync sqlite3
 CMAKE_ARGS ?=
 
 .PHONY: all deps build test test-fast test-asan test-tsan bench demo install clean
