@@ -52,6 +52,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/netfs-compare-XXXXXX")
 # The netfs binary is copied: other work may rebuild $BUILD while this runs.
 mkdir -p "$WORK/bin" "$WORK/ssh" "$WORK/log" "$WORK/fio"
 cp "$BUILD/netfs" "$WORK/bin/netfs"
+NETFS_BUILT=$(date -u -r "$BUILD/netfs" '+%Y-%m-%d %H:%M UTC')
 NETFS=$WORK/bin/netfs
 RESULTS=$WORK/results.tsv
 : > "$RESULTS"
@@ -368,7 +369,7 @@ COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- src include 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes in src/include)"
 {
   echo "date=$(date -u '+%Y-%m-%d %H:%M UTC')"
-  echo "commit=$COMMIT"
+  echo "commit=$COMMIT; netfs binary $BUILD/netfs built $NETFS_BUILT"
   echo "host=$(uname -n), $(uname -r)"
   echo "cpus=$(nproc)"
   echo "load_before=$LOAD_BEFORE"
