@@ -1,6 +1,7 @@
-// Reproduces, with the lead's MemoryCookie, a crash of the read path when the cache
-// holds a file whose size is not a multiple of the folio size (zero-fill after a cache
-// run that ends mid-folio). Kept to report it; see the report of issue 6.
+// Regression test: the read path crashed (use-after-free, 16 runs in 20) when the cache
+// held a file whose size is not a multiple of the folio size: the cache subrequest
+// completed at once, the collector freed the rolling-buffer segment, and the issuer then
+// stepped its iterator through it to the zero-fill piece after EOF.
 #include <gtest/gtest.h>
 
 #include <random>
