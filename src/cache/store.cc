@@ -113,6 +113,16 @@ Store::~Store() {
 
 std::string Store::object_path(const std::string& key) const { return opts_.dir + "/objects/" + key; }
 
+bool Store::has_object(std::string_view server, uint64_t qid_path) {
+  std::string key = hex16(checksum(server.data(), server.size())) + "/" + hex16(qid_path);
+  {
+    std::lock_guard lk(mu_);
+    auto it = open_.find(key);
+    if (it != open_.end() && !it->second.expired()) return true;
+  }
+  return ::access((object_path(key) + ".map").c_str(), F_OK) == 0;
+}
+
 Result<std::shared_ptr<StoreCookie>> Store::cookie(std::string_view server, uint64_t qid_path, const Coherency& now) {
   std::string sdir = hex16(checksum(server.data(), server.size()));
   std::string key = sdir + "/" + hex16(qid_path);

@@ -57,6 +57,9 @@ class Store {
   // The cookie of one file. If what the cache holds for it was stored under other
   // coherency data than `now`, it is emptied first.
   Result<std::shared_ptr<StoreCookie>> cookie(std::string_view server, uint64_t qid_path, const Coherency& now);
+  // Whether the cache holds an object for this key (open, or on disk), without creating
+  // one: invalidating an object that is not there should cost no files.
+  bool has_object(std::string_view server, uint64_t qid_path);
 
   const StoreOptions& options() const { return opts_; }
   uint32_t granule() const { return opts_.granule; }

@@ -26,7 +26,10 @@ namespace netfs::cache {
   X(evicted_objects)  /* whole closed files evicted */                           \
   X(evicted_bytes)                                                               \
   X(invalidations)    /* cookies emptied (coherency mismatch, failed write) */   \
-  X(io_errors)
+  X(io_errors)                                                                   \
+  X(listing_hits)     /* opendirs served from a cached directory listing */      \
+  X(listing_misses)   /* opendirs that had to read the listing from the server */ \
+  X(listing_stores)   /* listings written to the cache */
 
 struct StoreStats {
 #define NETFS_STORE_STAT_FIELD(name) std::atomic<uint64_t> name{0};

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <thread>
 
+#include "fuse/dir_listing.h"
 #include "netfs/inode.h"
 #include "netfs/read.h"
 #include "netfs/stats.h"
@@ -18,6 +19,15 @@ namespace {
 
 // Errors that mean "this open mode is not allowed", so a read-only fid will do.
 bool open_denied(int e) { return e == EACCES || e == EPERM || e == EROFS || e == ETXTBSY; }
+
+// Runs f when the scope ends, on every return path.
+template <typename F>
+struct OnExit {
+  F f;
+  ~OnExit() { f(); }
+};
+template <typename F>
+OnExit(F) -> OnExit<F>;
 
 }  // namespace
 
@@ -376,6 +386,7 @@ Result<std::string> Filesystem::readlink(uint64_t ino) {
 Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev, gid_t gid) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
     auto q = ns_->mknod(r.fid(), name, mode, major(rdev), minor(rdev), gid);
@@ -387,6 +398,7 @@ Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mod
 Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mode_t mode, gid_t gid) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
     auto q = ns_->mkdir(r.fid(), name, mode & 07777, gid);
@@ -398,6 +410,7 @@ Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mod
 Result<EntryReply> Filesystem::symlink(uint64_t parent, std::string_view name, std::string_view target, gid_t gid) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
     auto q = ns_->symlink(r.fid(), name, target, gid);
@@ -411,6 +424,7 @@ Result<EntryReply> Filesystem::link(uint64_t ino, uint64_t newparent, std::strin
   if (!n.ok()) return n.error();
   auto p = node(newparent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef rp(**p);
     FidRef rn(**n);
@@ -423,6 +437,7 @@ Result<EntryReply> Filesystem::link(uint64_t ino, uint64_t newparent, std::strin
 Status Filesystem::unlink(uint64_t parent, std::string_view name) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   FidRef r(**p);
   return ns_->unlink(r.fid(), name);
 }
@@ -430,6 +445,7 @@ Status Filesystem::unlink(uint64_t parent, std::string_view name) {
 Status Filesystem::rmdir(uint64_t parent, std::string_view name) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   FidRef r(**p);
   return ns_->rmdir(r.fid(), name);
 }
@@ -442,6 +458,10 @@ Status Filesystem::rename(uint64_t parent, std::string_view name, uint64_t newpa
   if (!p.ok()) return p.error();
   auto np = node(newparent);
   if (!np.ok()) return np.error();
+  OnExit touched{[&] {
+    listing_changed(**p);
+    if (*np != *p) listing_changed(**np);
+  }};
   if (flags & RENAME_NOREPLACE) {
     FidRef r(**np);
     auto e = ns_->lookup(r.fid(), newname);
@@ -557,6 +577,7 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   if (opts_.read_only) return make_error(EROFS, "create");
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  OnExit touched{[&] { listing_changed(**p); }};
   // The I/O fid is read-write whatever this open asked for: later opens share it.
   uint32_t sflags = O_CREAT | O_RDWR | (flags & (O_EXCL | O_TRUNC));
   Result<p9::Created> c = make_error(EIO);
@@ -661,16 +682,112 @@ Result<DirHandle*> Filesystem::opendir(uint64_t ino) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
   if (!(*n)->is_dir()) return make_error(ENOTDIR, "opendir");
-  Result<std::vector<p9::Dirent>> all = make_error(EIO);
-  {
-    FidRef r(**n);
-    all = ns_->readdir_all(r.fid());
-  }
+  auto all = listing_of(*n);
   if (!all.ok()) return all.error();
   auto* dh = new DirHandle;
   dh->node = *n;
   dh->entries = std::move(*all);
   return dh;
+}
+
+Result<std::vector<p9::Dirent>> Filesystem::fetch_listing(Node& n) {
+  listings_fetched_.fetch_add(1, std::memory_order_relaxed);
+  FidRef r(n);
+  return ns_->readdir_all(r.fid());
+}
+
+namespace {
+
+// The listing blob of c, or an error when it is absent, incomplete or not a listing.
+Result<std::vector<p9::Dirent>> load_listing(cache::StoreCookie& c) {
+  std::byte hdr[kListingHeader];
+  auto r = c.read_bytes(0, hdr, sizeof hdr);
+  if (!r.ok()) return r.error();
+  if (*r != sizeof hdr) return make_error(ENODATA, "listing header cut short");
+  auto h = decode_listing_header(hdr, sizeof hdr);
+  if (!h.ok()) return h.error();
+  std::vector<std::byte> payload(h->payload_len);
+  if (!payload.empty()) {
+    auto p = c.read_bytes(kListingHeader, payload.data(), payload.size());
+    if (!p.ok()) return p.error();
+    if (*p != payload.size()) return make_error(ENODATA, "listing cut short");
+  }
+  return decode_listing_payload(*h, payload.data(), payload.size());
+}
+
+}  // namespace
+
+// Directory listings as single objects (docs/cache.md): the cookie is used directly,
+// not through the engine's read_single/write_single. A listing has no server-side
+// object to write back, and the engine would also keep it as folios in memory, which
+// the DirHandle already does; what we need from the cache is exactly read_bytes and
+// write_bytes of one small blob.
+Result<std::vector<p9::Dirent>> Filesystem::listing_of(const std::shared_ptr<Node>& n) {
+  if (!store_) return fetch_listing(*n);
+  uint64_t gen;
+  {
+    std::lock_guard lk(n->io_mu);
+    gen = n->listing_gen;
+  }
+  // The attributes first: a listing read after them is at least as new as they say, so
+  // storing it under them can only make the next check miss, never serve it stale.
+  auto a = fetch_attr(*n);
+  if (!a.ok()) return a.error();
+  cache::Coherency now = coherency_of(*a);
+  std::shared_ptr<cache::StoreCookie> c;
+  {
+    std::lock_guard lk(n->io_mu);
+    if (n->listing) {
+      n->listing->check_coherency(now);
+    } else {
+      auto r = store_->cookie(listing_server(), n->qid.path, now);
+      if (r.ok()) n->listing = *r;
+    }
+    n->listing_may_hold = true;
+    c = n->listing;
+  }
+  cache::StoreStats& stats = store_->stats();
+  if (c) {
+    auto hit = load_listing(*c);
+    if (hit.ok()) {
+      cache::add(stats.listing_hits);
+      return hit;
+    }
+  }
+  cache::add(stats.listing_misses);
+  auto all = fetch_listing(*n);
+  if (!all.ok() || !c) return all;
+  // Stored on the Store's writer thread: the fdatasync must not delay the opendir.
+  auto blob = std::make_shared<std::vector<std::byte>>(encode_listing(*all));
+  std::weak_ptr<Node> wn = n;
+  store_->submit([wn, c, gen, now, blob, &stats] {
+    auto d = wn.lock();
+    if (!d) return;
+    // Under io_mu so that a change in the directory (listing_changed) comes wholly
+    // before this store (and then the generation differs) or wholly after it.
+    std::lock_guard lk(d->io_mu);
+    if (d->listing_gen != gen || d->listing != c) return;
+    c->check_coherency(now);
+    c->drop_range(0, UINT64_MAX);
+    if (!c->write_bytes(0, blob->data(), blob->size(), blob->size()).ok()) return;
+    if (c->set_coherency(now).ok()) cache::add(stats.listing_stores);
+    d->listing_may_hold = true;
+  });
+  return all;
+}
+
+void Filesystem::listing_changed(Node& d) {
+  if (!store_) return;
+  std::lock_guard lk(d.io_mu);
+  d.listing_gen++;
+  if (d.listing) {
+    if (d.listing_may_hold) d.listing->invalidate();
+  } else if (store_->has_object(listing_server(), d.qid.path)) {
+    // Left by an earlier mount: opening it under empty coherency data empties it.
+    auto r = store_->cookie(listing_server(), d.qid.path, cache::Coherency{});
+    if (r.ok()) d.listing = *r;
+  }
+  d.listing_may_hold = false;
 }
 
 void Filesystem::releasedir(DirHandle* dh) { delete dh; }
@@ -837,6 +954,7 @@ std::string Filesystem::stats_json() {
   put("p9_disconnects", cs.disconnects.load());
   put("p9_reconnects", cs.reconnects.load());
   put("fuse_nodes", table_->size());
+  put("fuse_listings_fetched", listings_fetched_.load(std::memory_order_relaxed));
   if (store_) {
     put("cache_usage_bytes", store_->usage());
     s += store_->stats().json_fields();

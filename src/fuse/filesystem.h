@@ -17,6 +17,7 @@
 #include <sys/statvfs.h>
 #include <fcntl.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -155,6 +156,14 @@ class Filesystem {
   // used by requests in flight is kept until they finish.
   void detach_io_locked(Node& n);
   void record_seen_locked(Node& n, const p9::Attr& a);
+  // The full listing of directory n: from the cached listing object when the directory's
+  // (qid.version, mtime, size) still match it, else from the server (then stored).
+  Result<std::vector<p9::Dirent>> listing_of(const std::shared_ptr<Node>& n);
+  Result<std::vector<p9::Dirent>> fetch_listing(Node& n);
+  // We changed an entry of directory d (or tried to): its cached listing goes.
+  void listing_changed(Node& d);
+  // Listings live under their own server identity, apart from file contents.
+  std::string listing_server() const { return url_.to_string() + "#listings"; }
   // A node the kernel forgot: write back, then clunk its fids (or keep it, still dirty).
   void retire(std::shared_ptr<Node> n);
   std::string path_of(Node& n);
@@ -173,6 +182,7 @@ class Filesystem {
   std::mutex orphans_mu_;
   std::vector<std::shared_ptr<Node>> orphans_;  // forgotten but still dirty
   std::string lock_client_id_;
+  std::atomic<uint64_t> listings_fetched_{0};  // full listings read from the server
 };
 
 }  // namespace netfs::fuse

@@ -9,7 +9,8 @@
 // of the fid hold fid_mu shared for the length of one RPC.
 //
 // Threading: qid, ino and type are fixed. nlookup is guarded by the InodeTable's lock.
-// io_mu guards io_fid, inode, cookie, io_writable, open_count and the seen_* attributes.
+// io_mu guards io_fid, inode, cookie, io_writable, open_count, the seen_* attributes and
+// the listing_* fields of a directory.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +48,13 @@ struct Node {
   uint32_t seen_version = 0;
   uint64_t seen_size = 0;
   uint64_t seen_mtime_sec = 0, seen_mtime_nsec = 0;
+
+  // Directories, with -o cache_dir: the object holding the cached listing (Filesystem::
+  // opendir), and a generation bumped by each namespace change we make in the directory,
+  // so that a listing read before a change is never stored after it (io_mu).
+  std::shared_ptr<cache::StoreCookie> listing;
+  uint64_t listing_gen = 0;
+  bool listing_may_hold = false;  // the object may hold a listing: a change must empty it
 };
 
 // Holds fid_mu shared: the fid stays valid (not swapped and clunked) while this lives.

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <regex>
@@ -218,6 +219,67 @@ TEST_F(CacheMount, ACacheDirectoryServesOneMount) {
   if (r.status == 0) run({"fusermount3", "-u", "-z", mnt2});
   EXPECT_EQ(r.status, 1) << r.output;
   EXPECT_NE(r.output.find("cache_dir"), std::string::npos) << r.output;
+}
+
+std::vector<std::string> list_dir(const std::string& dir) {
+  std::vector<std::string> names;
+  for (auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(CacheMount, AnUnchangedDirectoryIsListedFromTheCacheAfterARemount) {
+  std::filesystem::create_directory(server_path("d"));
+  std::vector<std::string> want;
+  for (int i = 0; i < 300; i++) {
+    want.push_back("entry-with-a-longish-name-" + std::to_string(i));
+    std::ofstream(server_path("d/" + want.back())) << i;
+  }
+  std::sort(want.begin(), want.end());
+
+  ASSERT_TRUE(mount_cached());
+  struct stat st;
+  ASSERT_EQ(::stat(path("d").c_str(), &st), 0);
+  uint64_t rpcs0 = stat("p9_rpcs");
+  EXPECT_EQ(list_dir(path("d")), want);
+  uint64_t cold_rpcs = stat("p9_rpcs") - rpcs0;
+  EXPECT_EQ(stat("fuse_listings_fetched"), 1u);
+  EXPECT_EQ(stat("cache_listing_misses"), 1u);
+  umount();  // the daemon's exit waits for the listing to be stored
+
+  ASSERT_TRUE(mount_cached());
+  ASSERT_EQ(::stat(path("d").c_str(), &st), 0);
+  rpcs0 = stat("p9_rpcs");
+  EXPECT_EQ(list_dir(path("d")), want);
+  uint64_t warm_rpcs = stat("p9_rpcs") - rpcs0;
+  // No Treaddir at all: the one getattr of the directory (the kernel may revalidate its
+  // attributes with one more).
+  EXPECT_EQ(stat("fuse_listings_fetched"), 0u);
+  EXPECT_EQ(stat("cache_listing_hits"), 1u);
+  EXPECT_LE(warm_rpcs, 2u);
+  std::printf("listing of 300 entries: %llu RPCs cold, %llu after a remount\n",
+              static_cast<unsigned long long>(cold_rpcs), static_cast<unsigned long long>(warm_rpcs));
+
+  // Changed on the server behind the mount's back: listed anew.
+  std::ofstream(server_path("d/added-on-the-server")) << "x";
+  want.push_back("added-on-the-server");
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(list_dir(path("d")), want);
+  EXPECT_EQ(stat("fuse_listings_fetched"), 1u);
+
+  // Changed through the mount, at once (within one mtime tick, too): listed anew.
+  EXPECT_EQ(list_dir(path("d")), want);
+  std::ofstream(path("d/added-here")) << "y";
+  ASSERT_EQ(::unlink(path("d/entry-with-a-longish-name-7").c_str()), 0);
+  want.push_back("added-here");
+  want.erase(std::find(want.begin(), want.end(), "entry-with-a-longish-name-7"));
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(list_dir(path("d")), want);
+  umount();
+
+  // And what we changed ourselves is what a remount lists.
+  ASSERT_TRUE(mount_cached());
+  EXPECT_EQ(list_dir(path("d")), want);
 }
 
 }  // namespace
