@@ -43,6 +43,7 @@ done
 for t in fio sshfs rclone bindfs fusermount3 ssh-keygen; do
   command -v $t >/dev/null || { echo "run.sh: $t missing (make deps)" >&2; exit 2; }
 done
+[ -x $PY ] || { echo "run.sh: $PY missing" >&2; exit 2; }
 [ -x /usr/sbin/sshd ] || { echo "run.sh: /usr/sbin/sshd missing (openssh-server)" >&2; exit 2; }
 [ -z "$PROFILE" ] || command -v perf >/dev/null || { echo "run.sh: perf missing" >&2; exit 2; }
 
@@ -247,7 +248,7 @@ rclone_wait_uploads() {
   sleep 0.2
   while :; do
     j=$(rclone rc --rc-addr "127.0.0.1:$RC_PORT" vfs/stats 2>/dev/null || echo '{}')
-    if [ "$(echo "$j" | jq '(.diskCache.uploadsInProgress // 1) + (.diskCache.uploadsQueued // 1)')" = 0 ]; then
+    if [ "$(echo "$j" | $PY -c 'import json,sys; d=json.load(sys.stdin).get("diskCache", {}); print(d.get("uploadsInProgress", 1) + d.get("uploadsQueued", 1))' 2>/dev/null)" = 0 ]; then
       return 0
     fi
     [ $SECONDS -lt $deadline ] || { log "rclone uploads did not finish"; return 1; }
@@ -256,6 +257,7 @@ rclone_wait_uploads() {
 }
 
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }  # calc EXPR [DECIMALS]
 now() { date +%s.%N; }
 cpu() { $PY "$HERE/compare.py" cpu $FS_PIDS; }
 
@@ -289,8 +291,8 @@ run_fio() {
   c1=$(cpu)
   perf_stop
   read -r nbytes secs iops < <($PY "$HERE/compare.py" fio "$out")
-  record "$fs" "$phase" "$nbytes" "$secs" "$iops" "$(echo "$c1 - $c0" | bc)"
-  log "$fs $phase: $(echo "scale=1; $nbytes / $secs / 1048576" | bc) MiB/s, $(echo "$c1 - $c0" | bc) CPU s"
+  record "$fs" "$phase" "$nbytes" "$secs" "$iops" "$(calc "$c1 - $c0" 2)"
+  log "$fs $phase: $(calc "$nbytes / $secs / 1048576" 1) MiB/s, $(calc "$c1 - $c0" 2) CPU s"
 }
 
 # after_write FS PHASE BYTES T0 C0: for rclone, the time and CPU until its upload is done
@@ -302,8 +304,8 @@ after_write() {
   t1=$(now); c1=$(cpu)
   # The fio phase's own CPU was recorded already; this row holds the upload's.
   c_fio=$(awk -v f="$fs" -v p="$phase" '$1==f && $2==p {print $6}' "$RESULTS" | tail -1)
-  record "$fs" "${phase}_server" "$nbytes" "$(echo "$t1 - $t0" | bc)" 0 "$(echo "$c1 - $c0 - $c_fio" | bc)"
-  log "$fs $phase on the server: $(echo "scale=1; $nbytes / ($t1 - $t0) / 1048576" | bc) MiB/s"
+  record "$fs" "${phase}_server" "$nbytes" "$(calc "$t1 - $t0" 6)" 0 "$(calc "$c1 - $c0 - $c_fio" 2)"
+  log "$fs $phase on the server: $(calc "$nbytes / ($t1 - $t0) / 1048576" 1) MiB/s"
 }
 
 run_meta() {  # run_meta FS OP
@@ -313,8 +315,8 @@ run_meta() {  # run_meta FS OP
   read -r n secs < <($PY "$HERE/compare.py" meta "$op" "$WORK/mnt/$fs/meta" "$FILES")
   c1=$(cpu)
   perf_stop
-  record "$fs" "$op" 0 "$secs" "$n" "$(echo "$c1 - $c0" | bc)"
-  log "$fs $op: $(echo "scale=0; $n / $secs" | bc) files/s"
+  record "$fs" "$op" 0 "$secs" "$n" "$(calc "$c1 - $c0" 2)"
+  log "$fs $op: $(calc "$n / $secs" 0) files/s"
 }
 
 run_fs() {
