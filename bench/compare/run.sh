@@ -194,9 +194,10 @@ EOF
 fi
 
 # --- mounts ----------------------------------------------------------------------------
-FS_PIDS=""        # PIDs whose process trees are the current filesystem's client side
+declare -A FSP      # FSP[fs]: PIDs whose process trees are fs's processes (both sides)
+declare -A CLIENT   # CLIENT[fs]: the FUSE daemon
 NETFS_DAEMONS=""
-mount_fs() {  # mount_fs FS: mounts, sets FS_PIDS
+mount_fs() {  # mount_fs FS: mounts, sets FSP[FS] and CLIENT[FS]
   local fs=$1 mp=$WORK/mnt/$1 p
   case $fs in
     netfs)
@@ -206,13 +207,13 @@ mount_fs() {  # mount_fs FS: mounts, sets FS_PIDS
       p=$($PY "$HERE/compare.py" pids-of "$mp")
       [ -n "$p" ] || { log "netfs daemon not found"; exit 1; }
       NETFS_DAEMONS="$NETFS_DAEMONS $p"
-      FS_PIDS="$DIOD_PID $p" ;;
+      FSP[$fs]="$DIOD_PID $p" ;;
     sshfs)
       # shellcheck disable=SC2086
       sshfs -f -p "$SSH_PORT" $SSH_OPTS "root@127.0.0.1:$EXP/sshfs" "$mp" 2>>"$WORK/log/sshfs.log" &
       p=$!; STARTED_PIDS+=("$p"); MOUNTS+=("$mp")
       wait_mounted "$mp" "$p" || { cat "$WORK/log/sshfs.log" >&2; exit 1; }
-      FS_PIDS="$SSHD_PID $p" ;;
+      FSP[$fs]="$SSHD_PID $p" ;;
     rclone)
       rclone mount "lo:$EXP/rclone" "$mp" --config "$WORK/rclone.conf" \
         --vfs-cache-mode full --vfs-write-back 0s --cache-dir "$WORK/rclone-cache" \
@@ -220,25 +221,23 @@ mount_fs() {  # mount_fs FS: mounts, sets FS_PIDS
         --log-file "$WORK/log/rclone.log" --log-level NOTICE &
       p=$!; STARTED_PIDS+=("$p"); MOUNTS+=("$mp")
       wait_mounted "$mp" "$p" || { cat "$WORK/log/rclone.log" >&2; exit 1; }
-      FS_PIDS="$SSHD_PID $p" ;;
+      FSP[$fs]="$SSHD_PID $p" ;;
     bindfs)
       bindfs -f "$EXP/bindfs" "$mp" 2>>"$WORK/log/bindfs.log" &
       p=$!; STARTED_PIDS+=("$p"); MOUNTS+=("$mp")
       wait_mounted "$mp" "$p" || { cat "$WORK/log/bindfs.log" >&2; exit 1; }
-      FS_PIDS="$p" ;;
+      FSP[$fs]="$p" ;;
   esac
-  CUR_CLIENT_PID=${p}
+  CLIENT[$fs]=$p
 }
 umount_fs() {
   local fs=$1 mp=$WORK/mnt/$1
   unmount "$mp" "$fs"
   # The client process ends with its mount.
-  if [ "$fs" != netfs ]; then
-    for _ in $(seq 100); do kill -0 "$CUR_CLIENT_PID" 2>/dev/null || break; sleep 0.1; done
-    stop_pid "$CUR_CLIENT_PID"
-  else
-    for _ in $(seq 100); do kill -0 "$CUR_CLIENT_PID" 2>/dev/null || break; sleep 0.1; done
-  fi
+  local p=${CLIENT[$fs]}
+  for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  # ours (not netfs's: it forked away from us and is gone with its mount)
+  [ "$fs" = netfs ] || stop_pid "$p"
 }
 
 # rclone's fsync reaches only its local cache; the upload follows (write-back 0s). Wait
@@ -259,13 +258,13 @@ rclone_wait_uploads() {
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches; }
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }  # calc EXPR [DECIMALS]
 now() { date +%s.%N; }
-cpu() { $PY "$HERE/compare.py" cpu $FS_PIDS; }
+cpu() { $PY "$HERE/compare.py" cpu ${FSP[$1]}; }  # cpu FS
 
 PERF_CUR=""
 perf_start() {  # perf_start FS PHASE
   [ -n "$PROFILE" ] && [ "$1" = netfs ] || return 0
   mkdir -p "$PROFILE"
-  perf record -q -g -F 999 -p "$CUR_CLIENT_PID" -o "$PROFILE/netfs-$2.data" >/dev/null 2>&1 &
+  perf record -q -g -F 999 -p "${CLIENT[netfs]}" -o "$PROFILE/netfs-$2.data" >/dev/null 2>&1 &
   PERF_CUR="$!"
   perf record -q -g -F 999 -p "$DIOD_PID" -o "$PROFILE/diod-$2.data" >/dev/null 2>&1 &
   PERF_CUR="$PERF_CUR $!"
@@ -286,9 +285,9 @@ run_fio() {
   local fs=$1 phase=$2 job=$3; shift 3
   local c0 c1 out=$WORK/fio/$fs-$phase.json
   perf_start "$fs" "$phase"
-  c0=$(cpu)
+  c0=$(cpu "$fs")
   env "$@" fio --output-format=json --output="$out" "$HERE/$job" >/dev/null
-  c1=$(cpu)
+  c1=$(cpu "$fs")
   perf_stop
   read -r nbytes secs iops < <($PY "$HERE/compare.py" fio "$out")
   record "$fs" "$phase" "$nbytes" "$secs" "$iops" "$(calc "$c1 - $c0" 2)"
@@ -301,7 +300,7 @@ after_write() {
   [ "$fs" = rclone ] || return 0
   rclone_wait_uploads
   local t1 c1 c_fio
-  t1=$(now); c1=$(cpu)
+  t1=$(now); c1=$(cpu "$fs")
   # The fio phase's own CPU was recorded already; this row holds the upload's.
   c_fio=$(awk -v f="$fs" -v p="$phase" '$1==f && $2==p {print $6}' "$RESULTS" | tail -1)
   record "$fs" "${phase}_server" "$nbytes" "$(calc "$t1 - $t0" 6)" 0 "$(calc "$c1 - $c0 - $c_fio" 2)"
@@ -311,61 +310,73 @@ after_write() {
 run_meta() {  # run_meta FS OP
   local fs=$1 op=$2 c0 c1
   perf_start "$fs" "$op"
-  c0=$(cpu)
+  c0=$(cpu "$fs")
   read -r n secs < <($PY "$HERE/compare.py" meta "$op" "$WORK/mnt/$fs/meta" "$FILES")
-  c1=$(cpu)
+  c1=$(cpu "$fs")
   perf_stop
   record "$fs" "$op" 0 "$secs" "$n" "$(calc "$c1 - $c0" 2)"
   log "$fs $op: $(calc "$n / $secs" 0) files/s"
 }
 
-run_fs() {
-  local fs=$1 mp=$WORK/mnt/$1 t0 c0
-  log "== $fs"
-  mount_fs "$fs"
-  local SEQ=$((SEQ_MIB << 20)) RND=$((RAND_MIB << 20))
-
-  # 1. sequential write, 1 MiB blocks, final fsync
-  t0=$(now); c0=$(cpu)
-  run_fio "$fs" seqwrite seqwrite.fio FILE="$mp/seq.bin" SIZE=$SEQ
-  after_write "$fs" seqwrite $SEQ "$t0" "$c0"
-  # the file the random writes go to, written now and not timed
-  env FILE="$mp/rand.bin" SIZE=$RND fio --output="$WORK/fio/$fs-layout.txt" "$HERE/seqwrite.fio" >/dev/null
-  [ "$fs" != rclone ] || rclone_wait_uploads
-
-  # 2. cold sequential read: kernel caches dropped, the filesystem remounted (its own
-  #    caches cold; rclone's cache directory emptied)
-  umount_fs "$fs"
-  [ "$fs" != rclone ] || rm -rf "$WORK/rclone-cache"
+# Phase by phase, every filesystem in turn, so that all of them meet about the same load
+# on a shared machine (a phase takes about a minute for all four).
+SEQ=$((SEQ_MIB << 20))
+RND=$((RAND_MIB << 20))
+run_all() {
+  local fs mp t0 c0
+  for fs in $FSLIST; do mount_fs "$fs"; done
+  log "== sequential write"
+  for fs in $FSLIST; do
+    mp=$WORK/mnt/$fs
+    t0=$(now); c0=$(cpu "$fs")
+    run_fio "$fs" seqwrite seqwrite.fio FILE="$mp/seq.bin" SIZE=$SEQ
+    after_write "$fs" seqwrite $SEQ "$t0" "$c0"
+    # the file the random writes go to, written now and not timed
+    env FILE="$mp/rand.bin" SIZE=$RND fio --output="$WORK/fio/$fs-layout.txt" "$HERE/seqwrite.fio" >/dev/null
+    [ "$fs" != rclone ] || rclone_wait_uploads
+  done
+  log "== cold sequential read (all unmounted, caches dropped once, all mounted again)"
+  # One drop for all: a drop between two filesystems' reads would make the first one's
+  # warm read below cold again.
+  for fs in $FSLIST; do umount_fs "$fs"; done
+  rm -rf "$WORK/rclone-cache"
   drop_caches
-  mount_fs "$fs"
-  run_fio "$fs" coldread seqread.fio FILE="$mp/seq.bin" SIZE=$SEQ INVALIDATE=1
-  # 3. warm: the same again, page cache kept
-  run_fio "$fs" warmread seqread.fio FILE="$mp/seq.bin" SIZE=$SEQ INVALIDATE=0
-  # 4. random 4 KiB reads over the first RAND_MIB of the file just read (warm)
-  run_fio "$fs" randread randread.fio FILE="$mp/seq.bin" SIZE=$RND
-  # 5. random 4 KiB writes over rand.bin, final fsync
-  t0=$(now); c0=$(cpu)
-  run_fio "$fs" randwrite randwrite.fio FILE="$mp/rand.bin" SIZE=$RND
-  after_write "$fs" randwrite $RND "$t0" "$c0"
-  # 6. metadata: create, stat, unlink FILES files of 4 KiB
-  run_meta "$fs" create
-  [ "$fs" != rclone ] || rclone_wait_uploads
-  run_meta "$fs" stat
-  run_meta "$fs" unlink
-  [ "$fs" != rclone ] || rclone_wait_uploads
-
-  # check: the server holds what was written (sizes)
-  local want=$SEQ got
-  got=$(stat -c %s "$EXP/$fs/seq.bin")
-  [ "$got" = "$want" ] || { log "$fs: server's seq.bin is $got bytes, want $want"; exit 1; }
-  umount_fs "$fs"
-  rm -rf "${EXP:?}/$fs"/*
+  for fs in $FSLIST; do mount_fs "$fs"; done
+  for fs in $FSLIST; do
+    run_fio "$fs" coldread seqread.fio FILE="$WORK/mnt/$fs/seq.bin" SIZE=$SEQ INVALIDATE=1
+  done
+  log "== warm sequential read"
+  for fs in $FSLIST; do
+    run_fio "$fs" warmread seqread.fio FILE="$WORK/mnt/$fs/seq.bin" SIZE=$SEQ INVALIDATE=0
+  done
+  log "== random 4 KiB reads (warm)"
+  for fs in $FSLIST; do
+    run_fio "$fs" randread randread.fio FILE="$WORK/mnt/$fs/seq.bin" SIZE=$RND
+  done
+  log "== random 4 KiB writes + fsync"
+  for fs in $FSLIST; do
+    t0=$(now); c0=$(cpu "$fs")
+    run_fio "$fs" randwrite randwrite.fio FILE="$WORK/mnt/$fs/rand.bin" SIZE=$RND
+    after_write "$fs" randwrite $RND "$t0" "$c0"
+  done
+  log "== metadata: create, stat, unlink"
+  for fs in $FSLIST; do run_meta "$fs" create; [ "$fs" != rclone ] || rclone_wait_uploads; done
+  for fs in $FSLIST; do run_meta "$fs" stat; done
+  for fs in $FSLIST; do run_meta "$fs" unlink; [ "$fs" != rclone ] || rclone_wait_uploads; done
+  # check: each server holds what was written (sizes)
+  local got
+  for fs in $FSLIST; do
+    got=$(stat -c %s "$EXP/$fs/seq.bin")
+    [ "$got" = "$SEQ" ] || { log "$fs: server's seq.bin is $got bytes, want $SEQ"; exit 1; }
+    got=$(stat -c %s "$EXP/$fs/rand.bin")
+    [ "$got" = "$RND" ] || { log "$fs: server's rand.bin is $got bytes, want $RND"; exit 1; }
+  done
+  for fs in $FSLIST; do umount_fs "$fs"; rm -rf "${EXP:?}/$fs"/*; done
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 T_START=$SECONDS
-for fs in $FSLIST; do run_fs "$fs"; done
+run_all
 
 COMMIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$ROOT" diff --quiet HEAD -- src include 2>/dev/null || COMMIT="$COMMIT (+ uncommitted changes in src/include)"
