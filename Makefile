@@ -7,7 +7,7 @@ DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark
               libclang-rt-14-dev libxxhash-dev git rsync sqlite3
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-fast test-asan test-tsan bench demo install clean
+.PHONY: all deps build test test-fast test-asan test-tsan test-fuzz bench demo install clean
 
 all: build
 
@@ -23,7 +23,7 @@ build: deps $(BUILD)/build.ninja
 # Every test: the normal build, then the unit tests under ASan+UBSan and the engine's under TSan.
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
-	$(MAKE) test-asan test-tsan
+	$(MAKE) test-asan test-tsan test-fuzz
 
 test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 300
@@ -38,6 +38,12 @@ test-tsan: deps
 	cmake --build build-tsan -j $(JOBS)
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 300 -L engine
 
+# The 9P reply decoder under libFuzzer (clang), for a bounded time.
+test-fuzz: deps
+	cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DNETFS_BUILD_FUZZ=ON -DNETFS_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build build-fuzz -j $(JOBS) --target p9_decode_fuzz
+	cd build-fuzz && ctest --output-on-failure -L fuzz
+
 bench: build
 	./$(BUILD)/bench/write_bench
 	./$(BUILD)/bench/read_bench
@@ -50,4 +56,4 @@ install: build
 	cmake --install $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz

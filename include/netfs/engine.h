@@ -30,7 +30,9 @@ class Cookie;
 class Engine {
  public:
   explicit Engine(Options options = {});
-  ~Engine();  // Requires: no request in flight, no flusher registered.
+  // Waits (up to 10 s) for requests and subrequests still being released by backend
+  // threads. Requires: no flusher registered, no request waited on.
+  ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 

@@ -27,6 +27,11 @@ namespace netfs {
   X(folio_wb_end, folio, "F   WB-END")          \
   X(folio_wb_start, folio, "F   WB-STA")        \
   X(folio_read_done, folio, "F   RD-DONE")      \
+  X(p9_conn_lost, rreq, "P9  LOST ")            \
+  X(p9_conn_up, rreq, "P9  UP   ")              \
+  X(p9_fid_stale, rreq, "P9  STALE")            \
+  X(p9_flush, rreq, "P9  FLUSH")                \
+  X(p9_timeout, rreq, "P9  TMOUT")              \
   X(rreq_alloc, rreq, "R   ALLOC")              \
   X(rreq_collect, rreq, "R   COLLECT")          \
   X(rreq_done, rreq, "R   DONE ")               \

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <thread>
 #include <tuple>
 
 #include "netfs/inode.h"
@@ -33,6 +34,14 @@ Engine::Engine(Options options)
       wq_(options.worker_threads) {}
 
 Engine::~Engine() {
+  // A backend's thread may still be inside Subrequest::terminated() after the waiter it
+  // woke has returned: its last put frees the subrequest and queues the request's
+  // cleanup on our WorkQueue. Wait for those to finish before the queue stops, bounded so
+  // that a backend that never completes a subrequest cannot hang the owner forever.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((read(stats_.objs_subrequests) > 0 || read(stats_.objs_requests) > 0) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::vector<std::shared_ptr<Inode>> pins, copies;
   {
     std::lock_guard lk(acct_mu_);
