@@ -782,10 +782,15 @@ void Filesystem::listing_changed(Node& d) {
   d.listing_gen++;
   if (d.listing) {
     if (d.listing_may_hold) d.listing->invalidate();
-  } else if (store_->has_object(listing_server(), d.qid.path)) {
-    // Left by an earlier mount: opening it under empty coherency data empties it.
-    auto r = store_->cookie(listing_server(), d.qid.path, cache::Coherency{});
-    if (r.ok()) d.listing = *r;
+  } else if (!d.listing_absent) {
+    if (store_->has_object(listing_server(), d.qid.path)) {
+      // Left by an earlier mount: opening it under empty coherency data empties it.
+      auto r = store_->cookie(listing_server(), d.qid.path, cache::Coherency{});
+      if (r.ok()) d.listing = *r;
+    } else {
+      // Only an opendir creates one, and it sets d.listing: no need to look again.
+      d.listing_absent = true;
+    }
   }
   d.listing_may_hold = false;
 }

@@ -55,6 +55,7 @@ struct Node {
   std::shared_ptr<cache::StoreCookie> listing;
   uint64_t listing_gen = 0;
   bool listing_may_hold = false;  // the object may hold a listing: a change must empty it
+  bool listing_absent = false;    // no object on disk and listing unset (looked once)
 };
 
 // Holds fid_mu shared: the fid stays valid (not swapped and clunked) while this lives.

@@ -73,6 +73,22 @@ TEST_F(StoreTest, ARestartKeepsTheContentMap) {
   EXPECT_EQ(cookie(8)->present(0, 1), 0u);  // another file of the same server
 }
 
+TEST_F(StoreTest, HasObjectSeesOpenAndStoredObjectsWithoutCreatingAny) {
+  open_store();
+  EXPECT_FALSE(store_->has_object("9p://127.0.0.1:564/srv", 7));
+  size_t files = 0;
+  for (auto& f : std::filesystem::recursive_directory_iterator(dir_)) files += f.is_regular_file();
+  EXPECT_LE(files, 2u) << "has_object created files";  // the lock and the granule only
+  {
+    auto c = cookie(7);
+    EXPECT_TRUE(store_->has_object("9p://127.0.0.1:564/srv", 7));
+    EXPECT_FALSE(store_->has_object("9p://127.0.0.1:564/srv#listings", 7));
+  }
+  store_.reset();
+  open_store();  // a remount: the object is on disk only
+  EXPECT_TRUE(store_->has_object("9p://127.0.0.1:564/srv", 7));
+}
+
 TEST_F(StoreTest, OtherCoherencyDataEmptiesTheObject) {
   open_store();
   auto data = random_bytes(kG, 5);
