@@ -346,6 +346,10 @@ std::string Store::describe_json() {
                   ",\"closed_objects\":" + std::to_string(closed_objects) + ",\"scan_done\":" +
                   (scanned ? "true" : "false") + ",\"hit_rate\":" + rate + ",\"free_space_shortfall\":" +
                   std::to_string(free_space_shortfall());
+  // Directory listings are counted apart: one hit there is a whole listing, not bytes.
+  uint64_t lh = stats_.listing_hits.load(), lm = stats_.listing_misses.load();
+  std::snprintf(rate, sizeof rate, "%.4f", lh + lm ? static_cast<double>(lh) / static_cast<double>(lh + lm) : 0.0);
+  s += std::string(",\"listing_hit_rate\":") + rate;
   s += stats_.json_fields();
   s += "}";
   return s;

@@ -282,5 +282,32 @@ TEST_F(CacheMount, AnUnchangedDirectoryIsListedFromTheCacheAfterARemount) {
   EXPECT_EQ(list_dir(path("d")), want);
 }
 
+TEST_F(CacheMount, RenameMkdirAndRmdirThroughTheMountAreListedAtOnce) {
+  ASSERT_TRUE(mount_cached());
+  ASSERT_EQ(::mkdir(path("a").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(path("b").c_str(), 0755), 0);
+  std::ofstream(path("a/f")) << "f";
+  EXPECT_EQ(list_dir(path("a")), std::vector<std::string>{"f"});
+  EXPECT_EQ(list_dir(path("b")), std::vector<std::string>{});
+  // Both listings are cached now; each change must reach the next listing at once.
+  ASSERT_EQ(::rename(path("a/f").c_str(), path("b/g").c_str()), 0);
+  EXPECT_EQ(list_dir(path("a")), std::vector<std::string>{});
+  EXPECT_EQ(list_dir(path("b")), std::vector<std::string>{"g"});
+  ASSERT_EQ(::mkdir(path("b/sub").c_str(), 0755), 0);
+  EXPECT_EQ(list_dir(path("b")), (std::vector<std::string>{"g", "sub"}));
+  ASSERT_EQ(::rmdir(path("b/sub").c_str()), 0);
+  EXPECT_EQ(list_dir(path("b")), std::vector<std::string>{"g"});
+  ASSERT_EQ(::symlink("g", path("b/l").c_str()), 0);
+  ASSERT_EQ(::link(path("b/g").c_str(), path("a/h").c_str()), 0);
+  EXPECT_EQ(list_dir(path("a")), std::vector<std::string>{"h"});
+  EXPECT_EQ(list_dir(path("b")), (std::vector<std::string>{"g", "l"}));
+  umount();
+  ASSERT_TRUE(mount_cached());
+  EXPECT_EQ(list_dir(path("a")), std::vector<std::string>{"h"});
+  EXPECT_EQ(list_dir(path("b")), (std::vector<std::string>{"g", "l"}));
+  auto r = netfs({"cache", mnt_});
+  EXPECT_NE(r.output.find("\"listing_hit_rate\":"), std::string::npos) << r.output;
+}
+
 }  // namespace
 }  // namespace netfs::testing
