@@ -370,6 +370,8 @@ run_all() {
     [ "$got" = "$SEQ" ] || { log "$fs: server's seq.bin is $got bytes, want $SEQ"; exit 1; }
     got=$(stat -c %s "$EXP/$fs/rand.bin")
     [ "$got" = "$RND" ] || { log "$fs: server's rand.bin is $got bytes, want $RND"; exit 1; }
+    # the randomly written file reads the same through the mount and on the server
+    cmp -s "$WORK/mnt/$fs/rand.bin" "$EXP/$fs/rand.bin" || { log "$fs: rand.bin differs between the mount and the server"; exit 1; }
   done
   for fs in $FSLIST; do umount_fs "$fs"; rm -rf "${EXP:?}/$fs"/*; done
 }
