@@ -30,12 +30,12 @@ test-fast: build
 
 test-asan: deps
 	cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNETFS_SANITIZE=address -DNETFS_BUILD_BENCH=OFF $(CMAKE_ARGS)
-	cmake --build build-asan -j $(JOBS)
+	cmake --build build-asan -j $(JOBS) --target tests-unit
 	cd build-asan && ctest --output-on-failure -j $(JOBS) --timeout 300 -L unit
 
 test-tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNETFS_SANITIZE=thread -DNETFS_BUILD_BENCH=OFF $(CMAKE_ARGS)
-	cmake --build build-tsan -j $(JOBS)
+	cmake --build build-tsan -j $(JOBS) --target tests-engine
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j $(JOBS) --timeout 300 -L engine
 
 # The 9P reply decoder under libFuzzer (clang), for a bounded time.
