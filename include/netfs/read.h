@@ -40,6 +40,11 @@ Result<size_t> unbuffered_read(Inode& inode, uint64_t pos, void* buf, size_t len
 // the object's length (at most len).
 Result<size_t> read_single(Inode& inode, void* buf, size_t len);
 
+// Reads the folio at fpos from the server if it is not uptodate, keeping the dirty bytes
+// a streaming write left in it: the write path calls this when a second partial write
+// into such a folio does not touch the first (the kernel's netfs_prefetch_for_write).
+Status prefetch_for_write(Inode& inode, uint64_t fpos);
+
 // Drops cached (clean) data of [start, end) because the server's copy changed. Dirty and
 // write-back folios are kept: our unwritten bytes are never lost to an invalidation.
 // Folios being read are waited for. The kernel's netfs_invalidate_folio / truncate range.

@@ -47,7 +47,9 @@ std::byte* allocate(size_t size) {
         return static_cast<std::byte*>(m);
       }
   }
-  void* m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // MAP_POPULATE: one call faults every page in, instead of a fault per page when the
+  // folio is first written (a third of the daemon's time on sequential writes).
+  void* m = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   if (m == MAP_FAILED) throw std::bad_alloc();  // as operator new would: out of memory
   return static_cast<std::byte*>(m);
 }

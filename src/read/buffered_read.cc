@@ -40,6 +40,8 @@ Status read_folio_sync(Inode& inode, uint64_t fpos) {
 
 }  // namespace
 
+Status prefetch_for_write(Inode& inode, uint64_t fpos) { return read_folio_sync(inode, fpos); }
+
 Result<size_t> buffered_read(Inode& inode, ReadaheadState& ra, uint64_t pos, void* buf, size_t len) {
   Engine& e = inode.engine();
   Mapping& m = inode.mapping();

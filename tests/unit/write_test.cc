@@ -97,14 +97,20 @@ TEST_F(WritePath, StreamingWriteSendsOnlyDirtyBytes) {
   EXPECT_EQ(backend_->counts().write_bytes, 200u);
 }
 
-TEST_F(WritePath, NonContiguousStreamingWriteFlushesFirst) {
+// A second partial write into a streaming folio that does not touch the first: the folio
+// is filled from the server once (keeping the first write's bytes), not written back.
+TEST_F(WritePath, NonContiguousStreamingWriteReadsTheFolioOnce) {
   auto base = pattern(65536, 8);
   backend_->set_contents(1, base);
   inode_ = engine_->new_inode(*backend_, 1, base.size());
-  auto a = pattern(10, 9), b = pattern(10, 10);
+  auto a = pattern(10, 9), b = pattern(10, 10), c = pattern(10, 11);
   write(100, a);
   write(5000, b);  // same folio, not contiguous
+  write(30000, c);  // the folio is uptodate now: no second read
   EXPECT_EQ(read(stats().write_flush_conflict), 1u);
+  EXPECT_EQ(backend_->counts().read_calls, 1u);
+  EXPECT_EQ(backend_->counts().write_calls, 0u);
+  std::copy(c.begin(), c.end(), base.begin() + 30000);
   ASSERT_TRUE(sync().ok());
   auto expect = base;
   std::copy(a.begin(), a.end(), expect.begin() + 100);
