@@ -5,9 +5,11 @@ JOBS       ?= $(shell nproc)
 DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev \
               libfuse3-dev fuse3 libasio-dev libcli11-dev systemtap-sdt-dev diod \
               libclang-rt-14-dev libxxhash-dev git rsync sqlite3
+# Only the side-by-side benchmark needs these; `make test` does not install them.
+BENCH_DEPS := fio sshfs rclone bindfs openssh-server openssh-client python3
 CMAKE_ARGS ?=
 
-.PHONY: all deps build test test-fast test-asan test-tsan test-fuzz bench demo install clean
+.PHONY: all deps build test test-fast test-asan test-tsan test-fuzz bench bench-compare demo install clean
 
 all: build
 
@@ -47,6 +49,12 @@ test-fuzz: deps
 bench: build
 	./$(BUILD)/bench/write_bench
 	./$(BUILD)/bench/read_bench
+	$(MAKE) bench-compare
+
+# netfs against sshfs, rclone mount and bindfs on 127.0.0.1, one run (root). docs/bench.md
+bench-compare: build
+	@./scripts/install-deps.sh $(BENCH_DEPS)
+	./bench/compare/run.sh --build $(BUILD) --out $(BUILD)/bench-compare.md
 
 # A loopback diod, a mount, real work through it, stats, unmount (scripts/demo.sh).
 demo: build
