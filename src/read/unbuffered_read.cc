@@ -29,9 +29,21 @@ Result<size_t> unbuffered_read(Inode& inode, uint64_t pos, void* buf, size_t len
   // passed it and be clean by the time the read returns.
   std::vector<std::pair<uint64_t, std::vector<std::byte>>> ours;
   {
-    std::lock_guard lk(m.mu_);
-    for (auto it = m.folios_.lower_bound(m.folio_pos(pos)); it != m.folios_.end() && it->first < pos + len; ++it) {
+    std::unique_lock lk(m.mu_);
+    auto it = m.folios_.lower_bound(m.folio_pos(pos));
+    while (it != m.folios_.end() && it->first < pos + len) {
       Folio* f = it->second;
+      if (f->locked) {
+        // A read into a streaming-write folio overwrites its dirty bytes until it puts
+        // them back at unlock, or a writer is mid-copy: wait, then look again.
+        f->get_ref();
+        m.cv_.wait(lk, [&] { return !f->locked; });
+        uint64_t fp = f->pos();
+        f->put_ref();
+        it = m.folios_.lower_bound(fp);
+        continue;
+      }
+      ++it;
       if (!f->dirty && !f->writeback) continue;
       uint64_t a = std::max(pos, f->pos() + f->dirty_from), b = std::min(pos + len, f->pos() + f->dirty_to);
       if (a < b) ours.emplace_back(a, std::vector<std::byte>(f->data() + (a - f->pos()), f->data() + (b - f->pos())));

@@ -40,14 +40,33 @@ Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, siz
 
   std::vector<Folio*> drop;
   {
-    std::lock_guard lk(m.mu_);
+    std::unique_lock lk(m.mu_);
     if (written_end > inode.size_locked()) inode.set_size_locked(written_end);
     // The server now holds data up to here: it is no longer zero beyond the old point.
     if (written_end > inode.zero_point_locked()) inode.set_zero_point_locked(written_end);
     for (auto it = m.folios_.lower_bound(m.folio_pos(pos)); it != m.folios_.end() && it->first < end;) {
       Folio* f = it->second;
+      if (f->locked) {
+        // A readahead (which takes no io_lock) may have read the old bytes: wait for it,
+        // then drop what it read.
+        f->get_ref();
+        m.cv_.wait(lk, [&] { return !f->locked; });
+        uint64_t fp = f->pos();
+        f->put_ref();
+        it = m.folios_.lower_bound(fp);
+        if (it != m.folios_.end() && it->second == f && f->extra_refs() == 0 && !f->dirty && !f->writeback) {
+          ++it;
+          m.folios_.erase(fp);
+          drop.push_back(f);
+        }
+        continue;
+      }
       ++it;
-      if (f->dirty || f->locked || f->writeback) continue;
+      if (f->dirty || f->writeback) continue;
+      if (f->extra_refs() != 0) {
+        f->uptodate = false;  // a waiter holds it: it will read the new bytes
+        continue;
+      }
       m.folios_.erase(f->pos());
       drop.push_back(f);
     }

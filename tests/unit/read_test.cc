@@ -104,15 +104,15 @@ TEST_F(ReadPath, ShortReadsAndTransientErrorsAreRetriedAndCounted) {
   MemoryBackend::Config bc;
   bc.max_len = 8192;
   auto data = serve(200000, {}, bc);
-  int calls = 0;
+  std::atomic<int> calls{0};
   backend_->set_fault_fn([&](const Call& c) {
     Fault f;
     if (c.write) return f;
-    calls++;
-    if (calls % 3 == 1) {
+    int n = ++calls;  // called from the reader and from the collector's retries
+    if (n % 3 == 1) {
       f.kind = Fault::kShort;
       f.short_len = c.len / 3 + 1;
-    } else if (calls % 3 == 2 && c.retry_count == 0) {
+    } else if (n % 3 == 2 && c.retry_count == 0) {
       f.kind = Fault::kError;
       f.errnum = ECONNRESET;
     }
