@@ -15,53 +15,6 @@
 
 namespace netfs::reading {
 
-namespace {
-
-void reissue(Request* rreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*>& to_issue) {
-  Engine& e = rreq->engine_;
-  sreq->retry_count_++;
-  bump(e.stats().read_retry_subreq);
-  NETFS_TRACE(e.trace(), sreq, sreq_retry, rreq->debug_id_, sreq->debug_index_, 0, 0,
-              sreq->start_ + sreq->transferred_, sreq->len_ - sreq->transferred_, sreq->retry_count_);
-  prepare_subrequest(rreq, sreq);
-  const size_t rest = sreq->len_ - sreq->transferred_;
-  const size_t n = retry::fit(*sreq, rest);
-  sreq->error_ = 0;
-  sreq->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
-  to_issue.push_back(sreq);
-  if (n == rest) return;
-
-  const uint64_t end = sreq->start_ + sreq->len_;
-  IoIter tail = sreq->io_base_;
-  sreq->len_ = sreq->transferred_ + n;
-  tail.advance(sreq->len_);
-  uint64_t pos = sreq->start_ + sreq->len_;
-  Subrequest* prev = sreq;
-  while (pos < end) {
-    auto* piece = new Subrequest(rreq, 0, rreq->next_sreq_index_++, pos);
-    piece->source_ = sreq->source_;
-    piece->io_base_ = tail;
-    piece->len_ = static_cast<size_t>(end - pos);
-    piece->retry_count_ = sreq->retry_count_;
-    prepare_subrequest(rreq, piece);
-    const size_t m = retry::fit(*piece, piece->len_);
-    piece->len_ = m;
-    piece->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
-    NETFS_TRACE(e.trace(), sreq, sreq_split, rreq->debug_id_, piece->debug_index_, 0, 0, pos, m, 0);
-    {
-      std::lock_guard lk(rreq->lock_);
-      auto it = std::find(s.subrequests.begin(), s.subrequests.end(), prev);
-      s.subrequests.insert(it + 1, piece);
-    }
-    bump(e.stats().download_subreqs);
-    to_issue.push_back(piece);
-    tail.advance(m);
-    pos += m;
-    prev = piece;
-  }
-}
-
-}  // namespace
 
 void retry_reads(Request* rreq) {
   Engine& e = rreq->engine_;
@@ -79,7 +32,9 @@ void retry_reads(Request* rreq) {
     }
   }
   std::vector<Subrequest*> to_issue;
-  for (Subrequest* sreq : candidates) reissue(rreq, s, sreq, to_issue);
+  for (Subrequest* sreq : candidates)
+    retry::reissue(rreq, s, sreq, prepare_subrequest, e.stats().read_retry_subreq, e.stats().download_subreqs,
+                   to_issue);
   // Issue only after every piece is listed: a fast completion then finds the list whole.
   for (Subrequest* sreq : to_issue) issue_subrequest(rreq, sreq);
 }

@@ -17,54 +17,6 @@
 
 namespace netfs::write {
 
-namespace {
-
-void reissue(Request* wreq, Stream& s, Subrequest* sreq, std::vector<Subrequest*>& to_issue) {
-  Engine& e = wreq->engine_;
-  sreq->retry_count_++;
-  bump(e.stats().write_retry_subreq);
-  NETFS_TRACE(e.trace(), sreq, sreq_retry, wreq->debug_id_, sreq->debug_index_, s.nr, 0,
-              sreq->start_ + sreq->transferred_, sreq->len_ - sreq->transferred_, sreq->retry_count_);
-  prepare_subrequest(wreq, sreq);
-  if (wreq->test(rreq_flag::kSingle)) sreq->max_len_ = sreq->max_segs_ = 0;
-  size_t rest = sreq->len_ - sreq->transferred_;
-  size_t n = retry::fit(*sreq, rest);
-  sreq->error_ = 0;
-  sreq->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
-  to_issue.push_back(sreq);
-  if (n == rest) return;
-
-  // Split: the new pieces cover [start + transferred + n, end).
-  uint64_t end = sreq->start_ + sreq->len_;
-  IoIter tail = sreq->io_base_;
-  sreq->len_ = sreq->transferred_ + n;
-  tail.advance(sreq->len_);
-  uint64_t pos = sreq->start_ + sreq->len_;
-  Subrequest* prev = sreq;
-  while (pos < end) {
-    auto* piece = new Subrequest(wreq, s.nr, wreq->next_sreq_index_++, pos);
-    piece->io_base_ = tail;
-    piece->len_ = static_cast<size_t>(end - pos);
-    piece->retry_count_ = sreq->retry_count_;
-    prepare_subrequest(wreq, piece);
-    size_t m = retry::fit(*piece, piece->len_);
-    piece->len_ = m;
-    piece->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
-    NETFS_TRACE(e.trace(), sreq, sreq_split, wreq->debug_id_, piece->debug_index_, s.nr, 0, pos, m, 0);
-    {
-      std::lock_guard lk(wreq->lock_);
-      auto it = std::find(s.subrequests.begin(), s.subrequests.end(), prev);
-      s.subrequests.insert(it + 1, piece);
-    }
-    bump(s.nr == 0 ? e.stats().upload_subreqs : e.stats().cache_write_subreqs);
-    to_issue.push_back(piece);
-    tail.advance(m);
-    pos += m;
-    prev = piece;
-  }
-}
-
-}  // namespace
 
 void retry_writes(Request* wreq) {
   Engine& e = wreq->engine_;
@@ -82,7 +34,9 @@ void retry_writes(Request* wreq) {
       }
     }
     std::vector<Subrequest*> to_issue;
-    for (Subrequest* sreq : candidates) reissue(wreq, s, sreq, to_issue);
+    for (Subrequest* sreq : candidates)
+      retry::reissue(wreq, s, sreq, prepare_subrequest, e.stats().write_retry_subreq,
+                     s.nr == 0 ? e.stats().upload_subreqs : e.stats().cache_write_subreqs, to_issue);
     // Issue only after every piece is listed: a fast completion then finds the list whole.
     for (Subrequest* sreq : to_issue) issue_subrequest(wreq, sreq);
   }
