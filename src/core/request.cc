@@ -167,6 +167,9 @@ Request::~Request() {
   for (Stream& s : streams)
     for (Subrequest* sreq : s.subrequests) sreq->put_ref();
   NETFS_TRACE(engine_.trace(), rreq, rreq_free, debug_id_, 0, 0, 0, start_, len_, result_);
+  // Release the inode (and with it, perhaps, its folios) before the gauge says the
+  // request is gone, so that "no requests alive" implies everything they held is freed.
+  inode_.reset();
   gauge_add(engine_.stats().objs_requests, -1);
 }
 
