@@ -149,6 +149,7 @@ uint64_t Client::call(Bytes header, std::vector<iovec> payload, MsgType expect, 
 }
 
 Result<Bytes> Client::call_sync(Bytes msg, MsgType expect, Replay replay) {
+  stats_.bump(stats_.sync_rpcs);
   std::promise<Result<Bytes>> p;
   auto fut = p.get_future();
   call(std::move(msg), expect, replay, [&p](Result<Reply> r) {
@@ -158,6 +159,25 @@ Result<Bytes> Client::call_sync(Bytes msg, MsgType expect, Replay replay) {
       p.set_value(r.error());
   });
   return fut.get();
+}
+
+void Client::release_fid(uint32_t fid) {
+  if (fid == FidTable::kRootFid || fid == kNoFid) return;
+  // Out of the table first: a reconnect from now on does not rebuild it (the snapshot of
+  // a reconnect already under way may still hold it; then the Tclunk, which waits for
+  // that session, clunks the rebuilt fid).
+  fids_.erase(fid);
+  auto m = encode(msg::Tclunk{fid});
+  // kFail: a Tclunk lost in flight died with its session, and so did the fid (a session's
+  // fids end with it), so ECONNRESET means "gone" as surely as Rclunk does.
+  call(std::move(*m), MsgType::kRclunk, Replay::kFail, [this, fid](Result<Reply> r) {
+    // Rclunk, or Rlerror (9P frees the fid on Tclunk whatever the reply), or the session
+    // ended: no fid by this number exists on the server any more.
+    if (r.ok() || (r.errnum() != ETIMEDOUT && r.errnum() != ECANCELED)) return fids_.release(fid);
+    // Timed out and flushed: the server may still hold it. Reusing the number could
+    // collide with it, so the number stays retired.
+    stats_.bump(stats_.clunks_unanswered);
+  });
 }
 
 void Client::pump_locked() {

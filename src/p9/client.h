@@ -112,6 +112,13 @@ class Client {
   // Completes the call with ECANCELED (and flushes it if sent). False if already done.
   bool cancel(uint64_t id);
 
+  // Forgets fid and clunks it without waiting for the reply: the caller goes on at once,
+  // and the number returns to the FidTable's pool only when no fid by that number can
+  // exist on the server any more (Rclunk or Rlerror arrived, or its session ended). A
+  // Tclunk that times out keeps its number out of the pool for good (clunks_unanswered).
+  // May be called from a completion. No-op for the root fid.
+  void release_fid(uint32_t fid);
+
   // Blocking helpers. Requires: not called from a completion.
   Result<Bytes> call_sync(Bytes msg, MsgType expect, Replay replay);
   template <class R, class T>

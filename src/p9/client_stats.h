@@ -26,7 +26,9 @@ namespace netfs::p9 {
   X(failed_on_disconnect) /* sent kFail calls completed with ECONNRESET */          \
   X(fids_rebuilt)      /* fids walked again after reconnects */                     \
   X(fids_stale)        /* fids that could not be rebuilt */                        \
-  X(locks_reacquired)  /* POSIX locks taken again after reconnects */
+  X(locks_reacquired)  /* POSIX locks taken again after reconnects */             \
+  X(sync_rpcs)         /* calls a caller blocked on (call_sync): its round trips */ \
+  X(clunks_unanswered) /* Tclunks that timed out: their fid numbers stay retired */
 
 struct ClientStats {
 #define NETFS_P9_DECLARE(name) std::atomic<uint64_t> name{0};

@@ -62,8 +62,10 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
     if (r.ok() && r->qids.v.size() > n) r = make_error(EPROTO, "9P walk: more qids than names");
     if (r.ok() && r->qids.v.size() < n) r = make_error(ENOENT, "9P walk: name not found");
     if (!r.ok()) {
-      if (made) (void)c_.rpc<msg::Rclunk>(msg::Tclunk{fid});
-      ft.release(fid);
+      if (made)
+        c_.release_fid(fid);  // the server holds the partly walked fid: clunk it
+      else
+        ft.release(fid);  // never created on the server
       return r.error();
     }
     if (n) qid = r->qids.v.back();
@@ -76,10 +78,9 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
 
 Status Namespace::clunk(uint32_t fid) {
   if (fid == root()) return make_error(EINVAL, "9P: the root fid stays");
-  auto r = c_.rpc<msg::Rclunk>(msg::Tclunk{fid});
-  // 9P: the fid is gone after Tclunk whatever the reply says.
-  c_.fids().release(fid);
-  if (!r.ok()) return r.error();
+  // Nobody waits for Rclunk: 9P frees the fid on Tclunk whatever the reply says, so the
+  // reply carries nothing a caller could act on; only the fid number must wait for it.
+  c_.release_fid(fid);
   return ok_status();
 }
 
@@ -257,9 +258,17 @@ Status Namespace::remove_name(uint32_t dir, std::string_view name, bool want_dir
       (void)clunk(e->fid);
       return make_error(want_dir ? ENOTDIR : EISDIR, "9P remove");
     }
+    // Out of the table before it is sent, so a reconnect does not rebuild a fid that
+    // Tremove may have freed (as with a clunk).
+    c_.fids().erase(e->fid);
     auto r = c_.rpc<msg::Rremove>(msg::Tremove{e->fid}, Replay::kFail);
-    c_.fids().release(e->fid);
-    if (r.ok()) return ok_status();
+    if (r.ok()) {
+      c_.fids().release(e->fid);  // Rremove: the server freed the fid
+      return ok_status();
+    }
+    // Unknown whether the server still holds it (a lost reply, a session rebuilt from an
+    // earlier snapshot): an asynchronous clunk settles it either way.
+    c_.release_fid(e->fid);
     if (!lost_in_flight(r.error())) return r.error();
     auto d = resolve();
     if (d) return d->ok() ? ok_status() : Status(d->error());

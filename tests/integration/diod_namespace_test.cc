@@ -148,5 +148,32 @@ TEST_F(DiodNamespace, StatfsXattrsLocks) {
   EXPECT_EQ(*ns_->lock(c->fid, l), lock_status::kSuccess);
 }
 
+// issue 7: how many round trips a create/lookup/open/close/unlink cycle makes its caller
+// wait for. create = clone walk + Tlcreate, lookup = Twalk, open = Tlopen, unlink = Twalk
+// + Tremove (diod 1.0.24 has no Tunlinkat), and the two clunks wait for nothing: 6
+// (8 while clunk waited for Rclunk).
+TEST_F(DiodNamespace, CreateCycleWaitsForSixRoundTrips) {
+  auto cycle = [&](const std::string& name) {
+    auto c = ns_->create(Namespace::root(), name, O_RDWR | O_CREAT, 0644);
+    ASSERT_TRUE(c.ok()) << c.error().message();
+    auto e = ns_->lookup(Namespace::root(), name);
+    ASSERT_TRUE(e.ok()) << e.error().message();
+    ASSERT_TRUE(ns_->open(e->fid, O_RDONLY).ok());
+    ASSERT_TRUE(ns_->clunk(e->fid).ok());
+    ASSERT_TRUE(ns_->clunk(c->fid).ok());
+    ASSERT_TRUE(ns_->unlink(Namespace::root(), name).ok());
+  };
+  cycle("warm-up");  // learns that Tunlinkat is not supported (one extra round trip, once)
+  uint64_t before = client_->stats().sync_rpcs;
+  const int n = 50;
+  for (int i = 0; i < n; i++) cycle("f" + std::to_string(i));
+  EXPECT_EQ(client_->stats().sync_rpcs - before, 6u * n) << client_->stats().format();
+  EXPECT_FALSE(fs::exists(diod_->dir() + "/f0"));
+  // Clunked fids left the table at once (a reconnect would not rebuild them), and no
+  // Tclunk went unanswered.
+  EXPECT_EQ(client_->stats().clunks_unanswered.load(), 0u);
+  EXPECT_EQ(client_->fids().size(), 1u) << "only the root fid is left";
+}
+
 }  // namespace
 }  // namespace netfs::testing

@@ -1,6 +1,7 @@
 // The client against a scripted server: tag matching, in-flight limits, timeouts and
 // Tflush, cancellation, hostile replies, lost connections.
 #include "p9/client.h"
+#include "p9/namespace_ops.h"
 
 #include <gtest/gtest.h>
 
@@ -298,6 +299,112 @@ TEST(P9Client, DestructionFailsPendingCalls) {
   ASSERT_TRUE(s.next());
   c.reset();
   EXPECT_EQ(a->f.get().errnum(), ESHUTDOWN);
+}
+
+// A fid the table knows, as a walk would leave it.
+uint32_t make_fid(Client& c, std::string name) {
+  uint32_t fid = c.fids().alloc();
+  FidInfo fi;
+  fi.path = {std::move(name)};
+  fi.qid = Qid{0, 0, 42};
+  c.fids().set(fid, std::move(fi));
+  return fid;
+}
+
+TEST(P9Client, ClunkDoesNotWaitAndFreesTheNumberOnlyOnRclunk) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  Namespace ns(*c);
+  uint32_t fid = make_fid(*c, "f");
+  uint64_t waited = c->stats().sync_rpcs;
+  // Returns before the server has even read the Tclunk: the fake answers nothing by itself.
+  ASSERT_TRUE(ns.clunk(fid).ok());
+  EXPECT_EQ(c->stats().sync_rpcs.load(), waited) << "nobody blocked on the Tclunk";
+  EXPECT_FALSE(c->fids().get(fid)) << "forgotten at once: a reconnect must not rebuild it";
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->type, static_cast<uint8_t>(MsgType::kTclunk));
+  EXPECT_EQ(decode<msg::Tclunk>(m->body)->fid, fid);
+  // Until Rclunk the number must not be handed out again: a Twalk to it could collide
+  // with the fid the server still holds.
+  uint32_t other = c->fids().alloc();
+  EXPECT_NE(other, fid);
+  c->fids().release(other);
+  // Rclunk, then a getattr answered after it on the same connection: replies are
+  // dispatched in stream order, so once the getattr completed the Rclunk was handled.
+  s.reply(m->tag, msg::Rclunk{});
+  auto a = getattr(*c, 7);
+  auto g = s.next();
+  ASSERT_TRUE(g);
+  s.reply(g->tag, attr_with_size(1));
+  ASSERT_TRUE(a->f.get().ok());
+  uint32_t again = c->fids().alloc();
+  EXPECT_EQ(again, fid) << "the lowest free number is the clunked one again";
+}
+
+TEST(P9Client, ClunkLostInFlightFreesItsNumberAndIsNotRebuilt) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  Namespace ns(*c);
+  uint32_t fid = make_fid(*c, "f");
+  ASSERT_TRUE(ns.clunk(fid).ok());
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->type, static_cast<uint8_t>(MsgType::kTclunk));
+  // The connection dies with the Tclunk unanswered. Its session, and the fid with it, are
+  // gone. Had the fid stayed in the table, the reconnect would walk it again, and the
+  // fake (which answers no Twalk) would keep the reconnect from ever completing.
+  s.drop();
+  ASSERT_TRUE(c->test_wait_reconnects(1, 5s)) << c->stats().format();
+  // connection_lost completes the Tclunk on the I/O thread before that same thread
+  // installs the new connection, so the number is back by now.
+  uint32_t again = c->fids().alloc();
+  EXPECT_EQ(again, fid);
+  EXPECT_EQ(c->stats().fids_rebuilt.load(), 0u);
+}
+
+TEST(P9Client, ClunkAnsweredWithAnErrorStillFreesTheNumber) {
+  FakeServer s;
+  auto c = connect(opts(s));
+  ASSERT_TRUE(c);
+  uint32_t fid = make_fid(*c, "f");
+  c->release_fid(fid);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  s.reply(m->tag, msg::Rlerror{EBADF});  // 9P: the fid is gone whatever the reply
+  auto a = getattr(*c, 7);
+  auto g = s.next();
+  ASSERT_TRUE(g);
+  s.reply(g->tag, attr_with_size(1));
+  ASSERT_TRUE(a->f.get().ok());
+  EXPECT_EQ(c->fids().alloc(), fid);
+}
+
+TEST(P9Client, UnansweredClunkRetiresItsNumber) {
+  FakeServer s;
+  auto o = opts(s);
+  o.rpc_timeout = 200ms;
+  auto c = connect(o);
+  ASSERT_TRUE(c);
+  uint32_t fid = make_fid(*c, "f");
+  c->release_fid(fid);
+  auto m = s.next();
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->type, static_cast<uint8_t>(MsgType::kTclunk));
+  // The client flushes it after the timeout; answer the Tflush only.
+  auto f = s.next();
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->type, static_cast<uint8_t>(MsgType::kTflush));
+  s.reply(f->tag, msg::Rflush{});
+  auto a = getattr(*c, 7);
+  auto g = s.next();
+  ASSERT_TRUE(g);
+  s.reply(g->tag, attr_with_size(1));
+  ASSERT_TRUE(a->f.get().ok());
+  EXPECT_EQ(c->stats().clunks_unanswered.load(), 1u);
+  EXPECT_NE(c->fids().alloc(), fid) << "the server may still hold it";
 }
 
 }  // namespace
