@@ -31,7 +31,8 @@ OnExit(F) -> OnExit<F>;
 
 }  // namespace
 
-Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts) : url_(url), opts_(opts) {
+Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts)
+    : url_(url), opts_(opts), attached_as_root_(opts.uname == "root") {
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   lock_client_id_ = std::string("netfs@") + host;
@@ -158,15 +159,19 @@ Result<p9::Attr> Filesystem::fetch_attr(Node& n) {
 
 void Filesystem::swap_fid(Node& n, uint32_t fid) {
   uint32_t old;
+  bool was_io;
   {
     std::unique_lock lk(n.fid_mu);
     old = n.fid;
+    was_io = n.fid_is_io;
     n.fid = fid;
+    n.fid_is_io = false;
   }
-  if (old != p9::kNoFid && old != p9::Namespace::root()) (void)ns_->clunk(old);
+  // The I/O fid borrowed as metadata fid stays open for the data; retire clunks it.
+  if (!was_io && old != p9::kNoFid && old != p9::Namespace::root()) (void)ns_->clunk(old);
 }
 
-Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name) {
+Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const Caller* made_for) {
   Result<p9::Entry> e = make_error(EIO);
   {
     FidRef r(parent);
@@ -174,6 +179,10 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name) {
   }
   if (!e.ok()) return e.error();
   auto a = ns_->getattr(e->fid);
+  if (a.ok() && made_for) {
+    Status own = give_to_caller(e->fid, *made_for, &*a);
+    if (!own.ok()) a = own.error();
+  }
   if (!a.ok()) {
     (void)ns_->clunk(e->fid);
     return a.error();
@@ -183,6 +192,24 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name) {
   // The fresh fid names the file by its current path; the old one may not (rename).
   if (!used) swap_fid(*n, e->fid);
   return EntryReply{n->ino, to_stat(*n, *a)};
+}
+
+Status Filesystem::give_to_caller(uint32_t fid, const Caller& who, p9::Attr* a) {
+  // Attached as root, the server makes every new file root's: 9P2000.L's create messages
+  // carry a gid but no uid. The caller's uid (and its gid, if the server left root's
+  // group where the caller asked for another) goes on with one setattr, only when it
+  // differs: none for root's own creates. A gid the server chose otherwise (a setgid
+  // directory's) stands.
+  if (!attached_as_root_) return ok_status();
+  p9::SetAttr sa;
+  if (a->uid != who.uid) sa.valid |= p9::setattr_mask::kUid, sa.uid = who.uid;
+  if (a->gid != who.gid && a->gid == 0) sa.valid |= p9::setattr_mask::kGid, sa.gid = who.gid;
+  if (!sa.valid) return ok_status();
+  NETFS_TRY(ns_->setattr(fid, sa));
+  // What the server now holds; ctime moved too, but a later getattr brings that.
+  if (sa.valid & p9::setattr_mask::kUid) a->uid = sa.uid;
+  if (sa.valid & p9::setattr_mask::kGid) a->gid = sa.gid;
+  return ok_status();
 }
 
 std::string Filesystem::path_of(Node& n) {
@@ -383,40 +410,42 @@ Result<std::string> Filesystem::readlink(uint64_t ino) {
   return ns_->readlink(r.fid());
 }
 
-Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev, gid_t gid) {
+Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
+                                     const Caller& who) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
-    auto q = ns_->mknod(r.fid(), name, mode, major(rdev), minor(rdev), gid);
+    auto q = ns_->mknod(r.fid(), name, mode, major(rdev), minor(rdev), who.gid);
     if (!q.ok()) return q.error();
   }
-  return enter(**p, name);
+  return enter(**p, name, &who);
 }
 
-Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mode_t mode, gid_t gid) {
+Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mode_t mode, const Caller& who) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
-    auto q = ns_->mkdir(r.fid(), name, mode & 07777, gid);
+    auto q = ns_->mkdir(r.fid(), name, mode & 07777, who.gid);
     if (!q.ok()) return q.error();
   }
-  return enter(**p, name);
+  return enter(**p, name, &who);
 }
 
-Result<EntryReply> Filesystem::symlink(uint64_t parent, std::string_view name, std::string_view target, gid_t gid) {
+Result<EntryReply> Filesystem::symlink(uint64_t parent, std::string_view name, std::string_view target,
+                                       const Caller& who) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
-    auto q = ns_->symlink(r.fid(), name, target, gid);
+    auto q = ns_->symlink(r.fid(), name, target, who.gid);
     if (!q.ok()) return q.error();
   }
-  return enter(**p, name);
+  return enter(**p, name, &who);
 }
 
 Result<EntryReply> Filesystem::link(uint64_t ino, uint64_t newparent, std::string_view name) {
@@ -540,8 +569,16 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   if (n.is_dir()) return make_error(EISDIR, "open");
   bool want_write = (flags & O_ACCMODE) != O_RDONLY;
   if (want_write && opts_.read_only) return make_error(EROFS, "open");
+  // Close-to-open: every open asks the server whether the file changed.
   auto a = fetch_attr(n);
   if (!a.ok()) return a.error();
+  return open_node(*nr, flags, *a);
+}
+
+Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const p9::Attr& attr) {
+  Node& n = *nr;
+  const p9::Attr* a = &attr;
+  bool want_write = (flags & O_ACCMODE) != O_RDONLY;
   Opened out;
   std::lock_guard lk(n.io_mu);
   if (want_write && n.inode && !n.io_writable && n.open_count == 0 && !n.inode->dirty_bytes()) {
@@ -560,20 +597,24 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   }
   if (want_write && !n.io_writable) return make_error(EACCES, "open: the server allows only reading");
   if (!n.inode->dirty_bytes()) record_seen_locked(n, *a);
-  auto* fh = new FileHandle;
-  fh->node = *nr;
-  fh->inode = n.inode;
-  fh->flags = flags;
-  fh->direct = opts_.direct_io || (flags & O_DIRECT);
-  fh->wb_cursor = n.inode->wb_err().sample();
-  n.open_count++;
-  out.fh = fh;
-  out.direct_io = fh->direct;
+  out.fh = new_handle_locked(nr, flags);
+  out.direct_io = out.fh->direct;
   return out;
 }
 
+FileHandle* Filesystem::new_handle_locked(const std::shared_ptr<Node>& n, int flags) {
+  auto* fh = new FileHandle;
+  fh->node = n;
+  fh->inode = n->inode;
+  fh->flags = flags;
+  fh->direct = opts_.direct_io || (flags & O_DIRECT);
+  fh->wb_cursor = n->inode->wb_err().sample();
+  n->open_count++;
+  return fh;
+}
+
 Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t parent, std::string_view name,
-                                                                     mode_t mode, int flags, gid_t gid) {
+                                                                     mode_t mode, int flags, const Caller& who) {
   if (opts_.read_only) return make_error(EROFS, "create");
   auto p = node(parent);
   if (!p.ok()) return p.error();
@@ -583,38 +624,60 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   Result<p9::Created> c = make_error(EIO);
   {
     FidRef r(**p);
-    c = ns_->create(r.fid(), name, sflags, mode & 07777, gid);
+    c = ns_->create(r.fid(), name, sflags, mode & 07777, who.gid);
   }
   if (!c.ok()) return c.error();
-  auto e = enter(**p, name);
-  if (!e.ok()) {
-    (void)ns_->clunk(c->fid);
-    return e.error();
+  // The open fid answers getattr (and setattr): no walk to the new name, and these
+  // attributes are also what open would fetch, so none is fetched twice.
+  auto a = ns_->getattr(c->fid);
+  if (a.ok()) {
+    Status own = give_to_caller(c->fid, who, &*a);
+    if (!own.ok()) a = own.error();
   }
-  auto nr = node(e->ino);
-  if (!nr.ok()) {
+  if (!a.ok()) {
     (void)ns_->clunk(c->fid);
-    return nr.error();
+    return a.error();
   }
-  Node& n = **nr;
-  {
-    std::lock_guard lk(n.io_mu);
-    if (!n.inode) {
-      n.io_fid = c->fid;
-      n.io_writable = true;
+  flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
+  bool used = false;
+  auto n = table_->add_lookup(a->qid, c->fid, &used, /*fid_is_io=*/true);
+  if (used) {
+    // A node new to us: the created fid is its I/O fid and, until a lookup gives it a
+    // walked one, its metadata fid (Node::fid_is_io). What we just created needs no
+    // close-to-open check.
+    Opened out;
+    {
+      std::lock_guard lk(n->io_mu);
+      n->io_fid = c->fid;
+      n->io_writable = true;
       // Created (or truncated) here: whatever the cache held under this qid is not it.
-      n.cookie = cookie_for(n, cache::Coherency{});
-      n.inode = engine_->new_inode(*backend_, c->fid, static_cast<uint64_t>(e->attr.st_size), n.cookie.get());
+      n->cookie = cookie_for(*n, cache::Coherency{});
+      n->inode = engine_->new_inode(*backend_, c->fid, a->size, n->cookie.get());
+      record_seen_locked(*n, *a);
+      out.fh = new_handle_locked(n, flags);
+      out.direct_io = out.fh->direct;
+    }
+    return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, out);
+  }
+  // A node we know (the name was made by someone else between the kernel's lookup and
+  // this create, without O_EXCL): open it as any open would, with these attributes.
+  {
+    std::lock_guard lk(n->io_mu);
+    if (!n->inode) {
+      n->io_fid = c->fid;
+      n->io_writable = true;
+      n->cookie = cookie_for(*n, cache::Coherency{});
+      n->inode = engine_->new_inode(*backend_, c->fid, a->size, n->cookie.get());
       c->fid = p9::kNoFid;
     }
   }
   if (c->fid != p9::kNoFid) (void)ns_->clunk(c->fid);  // the file was already open here
-  auto o = open(e->ino, flags & ~(O_CREAT | O_EXCL | O_TRUNC));
+  auto o = open_node(n, flags, *a);
   if (!o.ok()) {
-    forget(e->ino, 1);
+    forget(n->ino, 1);
     return o.error();
   }
-  return std::make_pair(*e, *o);
+  return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
 }
 
 Result<size_t> Filesystem::read(FileHandle& fh, uint64_t off, void* buf, size_t len) {
@@ -636,12 +699,16 @@ Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, 
 Status Filesystem::flush(FileHandle& fh) {
   if ((fh.flags & O_ACCMODE) == O_RDONLY && !fh.wrote) return ok_status();
   Inode& inode = *fh.inode;
+  // Nothing written through this handle and nothing dirty: this close sends nothing, so
+  // what we last agreed with the server still stands (open(O_CREAT)+close, `touch`).
+  bool sends = fh.wrote || inode.dirty_bytes() > 0;
   Status st;
   {
     std::lock_guard lk(fh.cursor_mu);
     st = netfs::fsync(inode, fh.wb_cursor);
   }
   if (!st.ok()) return st;
+  if (!sends) return ok_status();
   // What the server now holds is ours: remember it so our own write does not look like
   // somebody else's change at the next open.
   auto a = fetch_attr(*fh.node);

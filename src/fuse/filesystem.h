@@ -44,6 +44,12 @@ struct EntryReply {
   struct stat attr {};
 };
 
+// Who asked for a new file (the FUSE request's uid and gid): its owner.
+struct Caller {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
 // A file whose data could not be written back.
 struct UnwrittenFile {
   std::string path;  // from the export root, best effort ("?" when unknown)
@@ -80,9 +86,10 @@ class Filesystem {
   Result<struct stat> getattr(uint64_t ino);
   Result<struct stat> setattr(uint64_t ino, const struct stat& attr, int to_set);
   Result<std::string> readlink(uint64_t ino);
-  Result<EntryReply> mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev, gid_t gid);
-  Result<EntryReply> mkdir(uint64_t parent, std::string_view name, mode_t mode, gid_t gid);
-  Result<EntryReply> symlink(uint64_t parent, std::string_view name, std::string_view target, gid_t gid);
+  // New files belong to `who` (give_to_caller).
+  Result<EntryReply> mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev, const Caller& who);
+  Result<EntryReply> mkdir(uint64_t parent, std::string_view name, mode_t mode, const Caller& who);
+  Result<EntryReply> symlink(uint64_t parent, std::string_view name, std::string_view target, const Caller& who);
   Result<EntryReply> link(uint64_t ino, uint64_t newparent, std::string_view name);
   Status unlink(uint64_t parent, std::string_view name);
   Status rmdir(uint64_t parent, std::string_view name);
@@ -99,8 +106,10 @@ class Filesystem {
     bool direct_io = false;   // bypass the kernel page cache for this handle
   };
   Result<Opened> open(uint64_t ino, int flags);
+  // Tlcreate, then Tgetattr on the created (open) fid: no walk, no second getattr, no
+  // close-to-open check of what we just made (docs/fuse.md, "Creates").
   Result<std::pair<EntryReply, Opened>> create(uint64_t parent, std::string_view name, mode_t mode, int flags,
-                                               gid_t gid);
+                                               const Caller& who);
   Result<size_t> read(FileHandle& fh, uint64_t off, void* buf, size_t len);
   Result<size_t> write(FileHandle& fh, uint64_t off, const void* buf, size_t len);
   Status flush(FileHandle& fh);  // close(2): write back, report write-back errors
@@ -142,8 +151,16 @@ class Filesystem {
   Result<std::shared_ptr<Node>> node(uint64_t ino);
   struct stat to_stat(Node& n, const p9::Attr& a);
   Result<p9::Attr> fetch_attr(Node& n);
-  // Walks parent/name, fetches attributes and enters the node in the table.
-  Result<EntryReply> enter(Node& parent, std::string_view name);
+  // Walks parent/name, fetches attributes and enters the node in the table. made_for: we
+  // just made it for this caller (give_to_caller).
+  Result<EntryReply> enter(Node& parent, std::string_view name, const Caller* made_for = nullptr);
+  // A file we just made, on fid, with the server's attributes *a: when attached as root
+  // and the caller is someone else, make it the caller's (one Tsetattr); *a follows.
+  Status give_to_caller(uint32_t fid, const Caller& who, p9::Attr* a);
+  // open() once the attributes are known: attach the I/O fid or check close-to-open.
+  Result<Opened> open_node(const std::shared_ptr<Node>& n, int flags, const p9::Attr& a);
+  // Requires n->io_mu held and n->inode set.
+  FileHandle* new_handle_locked(const std::shared_ptr<Node>& n, int flags);
   void swap_fid(Node& n, uint32_t fid);
   // After a directory moved: new fids for every node whose path lies below prefix.
   void refresh_below(const p9::Path& prefix);
@@ -170,6 +187,7 @@ class Filesystem {
 
   const RemoteUrl url_;
   const MountOptions opts_;
+  const bool attached_as_root_;  // new files must be given to their callers
   std::unique_ptr<cache::Store> store_;  // destroyed last: cookies point into it
   std::mutex parked_mu_;
   std::vector<std::pair<std::weak_ptr<Inode>, std::shared_ptr<cache::StoreCookie>>> parked_;

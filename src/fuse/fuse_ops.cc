@@ -40,7 +40,10 @@ void reply_attr(fuse_req_t req, const Result<struct stat>& r) {
 
 void reply_status(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.ok() ? 0 : s.errnum()); }
 
-gid_t caller_gid(fuse_req_t req) { return fuse_req_ctx(req)->gid; }
+Caller caller(fuse_req_t req) {
+  const fuse_ctx* c = fuse_req_ctx(req);
+  return Caller{c->uid, c->gid};
+}
 
 void op_init(void* userdata, fuse_conn_info* conn) {
   // The engine buffers and writes back; the kernel's own write-back cache would only hold
@@ -83,18 +86,18 @@ void op_readlink(fuse_req_t req, fuse_ino_t ino) {
 }
 
 void op_mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
-  reply_entry(req, fs_of(req).mknod(parent, name, mode, rdev, caller_gid(req)));
+  reply_entry(req, fs_of(req).mknod(parent, name, mode, rdev, caller(req)));
 }
 
 void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
-  reply_entry(req, fs_of(req).mkdir(parent, name, mode, caller_gid(req)));
+  reply_entry(req, fs_of(req).mkdir(parent, name, mode, caller(req)));
 }
 
 void op_unlink(fuse_req_t req, fuse_ino_t parent, const char* name) { reply_status(req, fs_of(req).unlink(parent, name)); }
 void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) { reply_status(req, fs_of(req).rmdir(parent, name)); }
 
 void op_symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
-  reply_entry(req, fs_of(req).symlink(parent, name, link, caller_gid(req)));
+  reply_entry(req, fs_of(req).symlink(parent, name, link, caller(req)));
 }
 
 void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent, const char* newname,
@@ -120,7 +123,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-  auto r = fs_of(req).create(parent, name, mode, fi->flags, caller_gid(req));
+  auto r = fs_of(req).create(parent, name, mode, fi->flags, caller(req));
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   const MountOptions& o = fs_of(req).options();
   fuse_entry_param e{};

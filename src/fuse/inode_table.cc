@@ -24,7 +24,7 @@ std::shared_ptr<Node> InodeTable::get(uint64_t ino) const {
   return it == by_ino_.end() ? nullptr : it->second;
 }
 
-std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, bool* used) {
+std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, bool* used, bool fid_is_io) {
   std::lock_guard lk(mu_);
   auto q = by_qid_.find(qid.path);
   if (q != by_qid_.end()) {
@@ -40,6 +40,7 @@ std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, b
   n->ino = next_ino_++;
   n->qid = qid;
   n->fid = fid;
+  n->fid_is_io = fid_is_io;
   n->nlookup = 1;
   by_ino_[n->ino] = n;
   by_qid_[qid.path] = n->ino;

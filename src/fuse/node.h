@@ -8,6 +8,13 @@
 // an existing node hands it the fresh fid (swap_fid), under fid_mu exclusive, while users
 // of the fid hold fid_mu shared for the length of one RPC.
 //
+// A regular file we created (Filesystem::create) has no walked fid at first: `fid` is
+// then its open I/O fid (fid_is_io), which can answer getattr, setattr, xattrs and link
+// (diod answers them through the open file, so they also survive a rename). That saves
+// the create a Twalk and the forget a Tclunk. Such a fid is never walked from (only
+// directories are) and never clunked as `fid`; the first lookup that finds the node, or a
+// rename above it, hands it a walked fid as for any other node (swap_fid).
+//
 // Threading: qid, ino and type are fixed. nlookup is guarded by the InodeTable's lock.
 // io_mu guards io_fid, inode, cookie, io_writable, open_count, the seen_* attributes and
 // the listing_* fields of a directory.
@@ -32,6 +39,7 @@ struct Node {
 
   std::shared_mutex fid_mu;
   uint32_t fid = p9::kNoFid;
+  bool fid_is_io = false;  // fid is io_fid (see above): the I/O side clunks it
 
   uint64_t nlookup = 0;  // InodeTable's lock
 

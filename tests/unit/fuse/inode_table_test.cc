@@ -48,6 +48,20 @@ TEST(InodeTable, RootIsNeverForgottenAndOpenNodesStay) {
   EXPECT_EQ(t->get(n->ino), nullptr);
 }
 
+TEST(InodeTable, AnIoFidIsMarkedOnlyOnANewNode) {
+  auto t = make_table();
+  bool used;
+  auto n = t->add_lookup(file_qid(9), 11, &used, /*fid_is_io=*/true);
+  EXPECT_TRUE(used);
+  EXPECT_EQ(n->fid, 11u);
+  EXPECT_TRUE(n->fid_is_io);
+  // Known already: its fid and flag stay; fid 12 is the caller's to place.
+  auto again = t->add_lookup(file_qid(9), 12, &used, /*fid_is_io=*/true);
+  EXPECT_FALSE(used);
+  EXPECT_EQ(again->fid, 11u);
+  EXPECT_FALSE(t->add_lookup(file_qid(10), 13, &used)->fid_is_io);
+}
+
 TEST(InodeTable, ReusedNumberOfAnotherKindIsANewNode) {
   auto t = make_table();
   bool used;
