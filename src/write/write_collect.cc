@@ -78,9 +78,14 @@ void unlock_folios(Request* wreq, uint64_t upto) {
 // The server now holds bytes up to `end`: they are no longer zero there, so a folio
 // created later in that range must be read, not zero-filled. Raised before the folios
 // leave write-back, so that nobody can drop one and find the range still "zero".
+//
+// Not clamped to the inode's size. The size is below `end` only while a shrinking
+// truncate waits for this write-back; if the server then cuts the file, truncate lowers
+// zero_point itself, but if the server refuses, truncate puts the size back and the bytes
+// stay on the server: a zero_point clamped to the lowered size would sit below them and
+// later reads would zero-fill them. A zero_point above the size costs at most a read.
 void raise_zero_point(Inode& inode, uint64_t end) {
   std::lock_guard lk(inode.mapping().mu_);
-  end = std::min(end, inode.size_locked());
   if (end > inode.zero_point_locked()) inode.set_zero_point_locked(end);
 }
 

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <random>
+#include <thread>
 
+#include "netfs/read.h"
 #include "netfs/request.h"
 #include "write_fixture.h"
 
@@ -217,6 +220,48 @@ TEST_F(WritePath, TruncateFailureChangesNothing) {
   backend_->set_size_error(0);
   ASSERT_TRUE(sync().ok());
   EXPECT_EQ(server(), pattern(5000, 18));
+}
+
+// An async write-back lands while a shrinking truncate waits for it, and the server then
+// refuses the truncate. The file keeps its size and the server keeps the bytes, so
+// zero_point must end above them: the collector used to clamp its raise to the size that
+// truncate had lowered, and a later read of those bytes (their folio evicted) zero-filled
+// them. Forced order: the upload is held in the backend until truncate has lowered the
+// size, and truncate cannot reach the server before the upload's folio leaves write-back.
+TEST_F(WritePath, WriteBackLandingDuringFailedTruncateRaisesZeroPoint) {
+  Options o;
+  o.folio_size = 4096;
+  make(o);
+  auto data = pattern(4096, 23);
+  write(32768, data);  // size 36864; zero_point stays 0 (the server has nothing)
+  ASSERT_EQ(inode_->zero_point(), 0u);
+  std::atomic<bool> held{false};
+  backend_->set_fault_fn([&](const Call& c) {
+    if (c.write) {
+      held = true;
+      // Polls a condition another thread makes true, bounded by ctest's timeout.
+      while (inode_->size() != 4096) std::this_thread::yield();
+    }
+    return Fault{};
+  });
+  std::thread wb([&] { ASSERT_TRUE(writepages(*inode_, WritebackControl{}).ok()); });  // async
+  while (!held) std::this_thread::yield();  // the folio is under write-back now
+  backend_->set_size_error(EIO);
+  EXPECT_EQ(truncate(*inode_, 4096).errnum(), EIO);
+  wb.join();
+  backend_->set_fault_fn(nullptr);
+  backend_->set_size_error(0);
+  ASSERT_EQ(inode_->size(), 36864u);
+  ASSERT_EQ(server().size(), 36864u);
+  EXPECT_GE(inode_->zero_point(), 36864u);
+  // Drop the (clean) folio, as reclaim would, and read the bytes back from the server.
+  invalidate_range(*inode_, 0, UINT64_MAX);
+  ReadaheadState ra;
+  std::vector<std::byte> got(4096);
+  auto r = buffered_read(*inode_, ra, 32768, got.data(), got.size());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  ASSERT_EQ(*r, got.size());
+  EXPECT_TRUE(got == data) << "the read zero-filled bytes the server holds";
 }
 
 TEST(WriteLifetime, ObjectGaugesReturnToZero) {
