@@ -1,5 +1,6 @@
 #include "netfs/stats.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <sstream>
@@ -35,20 +36,23 @@ std::string field_name(const char* f) {
 }  // namespace
 
 std::string Stats::format_text() const {
-  std::ostringstream out;
-  std::string group;
+  // One line per group, in the order groups first appear. A group's fields need not be
+  // adjacent in the lists (write's retry counters sit with read's; mem has counters and
+  // gauges), so gather them first: printing on each change of group gave such a group
+  // two lines.
+  std::vector<std::pair<std::string, std::string>> lines;  // group, its fields
   for (const Entry& e : entries(*this)) {
-    if (group != e.group) {
-      if (!group.empty()) out << "\n";
-      group = e.group;
-      std::string label = group;
-      label[0] = static_cast<char>(toupper(label[0]));
-      label.resize(9, ' ');
-      out << label << ":";
-    }
-    out << " " << field_name(e.field) << "=" << e.value;
+    auto it = std::find_if(lines.begin(), lines.end(), [&](const auto& l) { return l.first == e.group; });
+    if (it == lines.end()) it = lines.insert(lines.end(), {e.group, ""});
+    it->second += " " + field_name(e.field) + "=" + std::to_string(e.value);
   }
-  out << "\n";
+  std::ostringstream out;
+  for (const auto& [group, fields] : lines) {
+    std::string label = group;
+    label[0] = static_cast<char>(toupper(label[0]));
+    label.resize(9, ' ');
+    out << label << ":" << fields << "\n";
+  }
   return out.str();
 }
 

@@ -18,6 +18,16 @@ TEST(Stats, TextAndJsonCarryEveryCounter) {
   gauge_add(s.mem_dirty_bytes, 4096);
   std::string text = s.format_text();
   EXPECT_NE(text.find("Upload   : subreqs=3 bytes=12288"), std::string::npos) << text;
+  // One line per group, even where a group's fields are not adjacent in the lists (write
+  // and mem are split); that line carries all of them.
+  for (const char* label : {"Req      :", "Write    :", "Upload   :", "Cache    :", "Download :", "Read     :",
+                            "Mem      :", "Wb       :", "Flusher  :", "Client   :", "Objs     :"}) {
+    size_t at = text.find(label);
+    EXPECT_NE(at, std::string::npos) << label << " in " << text;
+    EXPECT_EQ(text.find(label, at + 1), std::string::npos) << label << " twice in " << text;
+  }
+  EXPECT_NE(text.find("flush_conflict=0 retry_req=0 retry_subreq=2 abandoned=0\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("invalidated=0 resident_bytes=0 dirty_bytes=4096"), std::string::npos) << text;
   std::string json = s.format_json();
   for (const char* k : {"\"upload_subrequests\":3", "\"upload_bytes\":12288", "\"retried_subrequests\":2",
                         "\"dirty_bytes\":4096", "\"download_subrequests\":0", "\"cache_read_bytes\":0",
