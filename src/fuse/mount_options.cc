@@ -120,6 +120,10 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
     } else if (name == "threads") {
       if (!need_val() || !parse_u64(val, &n) || n < 1 || n > 256) return bad("a count from 1 to 256");
       o->threads = static_cast<unsigned>(n);
+    } else if (name == "conns") {
+      // p9::kMaxConnections; not included here so the option parser stays free of p9.
+      if (!need_val() || !parse_u64(val, &n) || n < 1 || n > 16) return bad("a count of connections from 1 to 16");
+      o->conns = static_cast<unsigned>(n);
     } else if (name == "uname") {
       if (!need_val()) return bad("a user name");
       o->uname = std::string(val);

@@ -20,6 +20,7 @@ struct MountOptions {
   uint32_t msize = 1u << 20;                      // asked for; the server may grant less
   std::chrono::milliseconds timeout{30000};       // per-RPC limit, reconnect waits included
   std::string uname = "root";
+  unsigned conns = 1;                             // connections to the server; data RPCs spread over them
   // engine
   uint64_t memory = 0;                            // folio budget (0: a quarter of RAM)
   uint64_t dirty_limit = 256ull << 20;

@@ -2,6 +2,7 @@
 
 #include "netfs/inode.h"
 #include "p9/codec.h"
+#include "p9/lanes.h"
 
 namespace netfs::p9 {
 
@@ -18,9 +19,18 @@ bool is_single(const Subrequest& sreq) {
 
 }  // namespace
 
+void Backend::route(Subrequest& sreq, std::function<void(Route)> send) {
+  uint32_t fid = fid_of(sreq);
+  Lanes* l = c_.lanes();
+  if (!l) return send({&c_, fid});
+  l->route(fid, [this, send = std::move(send)](Client* c, uint32_t f) { send(c ? Route{c, f} : Route{&c_, f}); });
+}
+
 size_t Backend::rpc_size(const Subrequest& sreq) const {
-  // A server may ask for smaller I/O on a file than msize allows (Rlopen's iounit).
+  // A server may ask for smaller I/O on a file than msize allows (Rlopen's iounit); and
+  // any connection may carry the RPC, so the smallest msize among them counts.
   size_t n = c_.max_io();
+  if (Lanes* l = c_.lanes()) n = std::min(n, l->max_io());
   uint32_t iounit = c_.fids().iounit(fid_of(sreq));
   return iounit && iounit < n ? iounit : n;
 }
@@ -33,10 +43,10 @@ void Backend::prepare_read(Subrequest& sreq) { sreq.set_max_len(rpc_size(sreq));
 
 void Backend::issue_write(Subrequest& sreq) {
   if (c_.fids().is_stale(fid_of(sreq))) return sreq.terminated(-ESTALE);
-  write_piece(sreq, 0);
+  route(sreq, [this, &sreq](Route rt) { write_piece(sreq, 0, rt); });
 }
 
-void Backend::write_piece(Subrequest& sreq, size_t done) {
+void Backend::write_piece(Subrequest& sreq, size_t done, Route rt) {
   IoIter it = sreq.io();
   it.advance(done);
   size_t rest = it.count();
@@ -46,29 +56,32 @@ void Backend::write_piece(Subrequest& sreq, size_t done) {
   it.truncate(n);
   std::vector<iovec> segs;
   it.segments(segs);
-  c_.call(encode_twrite_header(fid_of(sreq), pos, n), std::move(segs), MsgType::kRwrite, Replay::kFail,
-          [this, &sreq, done, n](Result<Reply> r) {
+  rt.client->call(encode_twrite_header(rt.fid, pos, n), std::move(segs), MsgType::kRwrite, Replay::kFail,
+                  [this, &sreq, done, n, rt](Result<Reply> r) {
+    if (!r.ok() && ask_main(rt, r.errnum())) return write_piece(sreq, done, {&c_, fid_of(sreq)});
     if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
     auto w = decode<msg::Rwrite>(r->body);
     if (!w.ok() || w->count > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));
     size_t total = done + w->count;
-    if (is_single(sreq) && w->count == n && total < sreq.len() - sreq.transferred()) return write_piece(sreq, total);
+    if (is_single(sreq) && w->count == n && total < sreq.len() - sreq.transferred())
+      return write_piece(sreq, total, rt);
     sreq.terminated(int64_t(total));
   });
 }
 
 void Backend::issue_read(Subrequest& sreq) {
   if (c_.fids().is_stale(fid_of(sreq))) return sreq.terminated(-ESTALE);
-  read_piece(sreq, 0);
+  route(sreq, [this, &sreq](Route rt) { read_piece(sreq, 0, rt); });
 }
 
-void Backend::read_piece(Subrequest& sreq, size_t done) {
+void Backend::read_piece(Subrequest& sreq, size_t done, Route rt) {
   IoIter it = sreq.io();
   it.advance(done);
   auto n = static_cast<uint32_t>(std::min(it.count(), rpc_size(sreq)));
   uint64_t pos = sreq.start() + sreq.transferred() + done;
-  auto m = encode(msg::Tread{fid_of(sreq), pos, n});
-  c_.call(std::move(*m), MsgType::kRread, Replay::kFail, [this, &sreq, done, n, it](Result<Reply> r) {
+  auto m = encode(msg::Tread{rt.fid, pos, n});
+  rt.client->call(std::move(*m), MsgType::kRread, Replay::kFail, [this, &sreq, done, n, it, rt](Result<Reply> r) {
+    if (!r.ok() && ask_main(rt, r.errnum())) return read_piece(sreq, done, {&c_, fid_of(sreq)});
     if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
     auto d = decode<msg::Rread>(r->body);
     if (!d.ok() || d->data.v.size() > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));
@@ -76,7 +89,8 @@ void Backend::read_piece(Subrequest& sreq, size_t done) {
     it.copy_in(d->data.v.data(), got);
     size_t total = done + got;
     if (got < n) sreq.set_hit_eof();
-    if (is_single(sreq) && got == n && total < sreq.len() - sreq.transferred()) return read_piece(sreq, total);
+    if (is_single(sreq) && got == n && total < sreq.len() - sreq.transferred())
+      return read_piece(sreq, total, rt);
     sreq.terminated(int64_t(total));
   });
 }

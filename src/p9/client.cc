@@ -18,6 +18,7 @@
 //     the payload before the completion runs.
 #include "p9/client.h"
 #include "p9/client_call.h"
+#include "p9/lanes.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,6 +52,8 @@ Client::Client(ClientOptions options)
 }
 
 Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
+  if (options.connections < 1 || options.connections > kMaxConnections)
+    return make_error(EINVAL, "9P: connections must be from 1 to 16");
   std::unique_ptr<Client> c(new Client(std::move(options)));
   auto fd = connect_endpoint(c->opts_.endpoint, c->opts_.connect_timeout);
   if (!fd.ok()) return fd.error();
@@ -66,10 +69,18 @@ Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
   self->arm_sweep();
   self->io_thread_ = std::thread([self] { self->io_.run(); });
   self->reconnect_thread_ = std::thread([self] { self->reconnect_loop(); });
+  if (self->opts_.connections > 1) {
+    auto l = Lanes::connect(self->opts_, self->fids_, self->opts_.connections - 1);
+    if (!l.ok()) return l.error();
+    self->lanes_ = std::move(*l);
+  }
   return c;
 }
 
 Client::~Client() {
+  // The lanes first: nothing of theirs refers to this client, but their data calls must
+  // fail (ESHUTDOWN) while the engine is still there, like this client's own.
+  lanes_.reset();
   std::vector<Failure> fail;
   {
     std::lock_guard lk(mu_);
@@ -167,6 +178,7 @@ void Client::release_fid(uint32_t fid) {
   // a reconnect already under way may still hold it; then the Tclunk, which waits for
   // that session, clunks the rebuilt fid).
   fids_.erase(fid);
+  if (lanes_) lanes_->forget(fid);
   auto m = encode(msg::Tclunk{fid});
   // kFail: a Tclunk lost in flight died with its session, and so did the fid (a session's
   // fids end with it), so ECONNRESET means "gone" as surely as Rclunk does.

@@ -68,10 +68,18 @@ struct ClientOptions {
   // RPCs on the wire at once (default 64); later calls queue. Tags are drawn from a pool
   // a little larger, so that Tflush always finds one.
   size_t max_inflight = 64;
+  // Connections to the server (1 to kMaxConnections, default 1). Beyond the first, each
+  // is a lane (lanes.h) with its own attach and fids, over which p9::Backend spreads its
+  // Tread/Twrite; every other RPC uses the first. max_inflight applies per connection.
+  size_t connections = 1;
 
   // Engine counters to bump as well (client.reconnects); may be null.
   netfs::Stats* engine_stats = nullptr;
 };
+
+inline constexpr size_t kMaxConnections = 16;
+
+class Lanes;
 
 // The context of the ECONNRESET a Replay::kFail call gets when the connection dropped
 // after it was sent: the server may or may not have carried it out.
@@ -116,6 +124,7 @@ class Client {
   // and the number returns to the FidTable's pool only when no fid by that number can
   // exist on the server any more (Rclunk or Rlerror arrived, or its session ended). A
   // Tclunk that times out keeps its number out of the pool for good (clunks_unanswered).
+  // The fid's lane fids (other connections) are clunked the same way.
   // May be called from a completion. No-op for the root fid.
   void release_fid(uint32_t fid);
 
@@ -137,6 +146,8 @@ class Client {
   size_t max_read() const { return max_io(); }
 
   FidTable& fids() { return fids_; }
+  // The extra connections (null when ClientOptions::connections is 1).
+  Lanes* lanes() { return lanes_.get(); }
   ClientStats& stats() { return stats_; }
   const ClientOptions& options() const { return opts_; }
   bool connected() const;
@@ -178,6 +189,7 @@ class Client {
   const ClientOptions opts_;
   ClientStats stats_;
   FidTable fids_;
+  std::unique_ptr<Lanes> lanes_;  // set once by connect(), before the client is shared
   std::atomic<uint32_t> msize_{0};
 
   asio::io_context io_;

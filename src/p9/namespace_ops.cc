@@ -1,4 +1,5 @@
 #include "p9/namespace_ops.h"
+#include "p9/lanes.h"
 
 #include <fcntl.h>
 
@@ -319,6 +320,7 @@ Status Namespace::rename(uint32_t olddir, std::string_view oldname, uint32_t new
   from.emplace_back(oldname);
   to.emplace_back(newname);
   c_.fids().rename(from, to);
+  if (Lanes* l = c_.lanes()) l->rename(from, to);  // lane fids are rebuilt by path too
   return ok_status();
 }
 
