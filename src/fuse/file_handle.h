@@ -35,6 +35,8 @@ struct FileHandle {
 struct DirHandle {
   std::shared_ptr<Node> node;
   std::vector<p9::Dirent> entries;  // readdir offset n = entries[n-1]'s successor
+  // readdirplus fetches the attributes of entries it does not know (Filesystem::opendir).
+  bool fetch_attrs = false;
 };
 
 }  // namespace netfs::fuse

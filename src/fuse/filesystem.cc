@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <thread>
 
 #include "fuse/dir_listing.h"
@@ -30,6 +33,76 @@ template <typename F>
 OnExit(F) -> OnExit<F>;
 
 }  // namespace
+
+// A few threads for blocking Namespace calls that should overlap (readdirplus fetches
+// the attributes of a batch of entries at once instead of one round trip after another).
+class TaskPool {
+ public:
+  explicit TaskPool(unsigned threads) {
+    for (unsigned i = 0; i < threads; i++) threads_.emplace_back([this] { loop(); });
+  }
+  ~TaskPool() {
+    {
+      std::lock_guard lk(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  // Runs every task, on the pool and on the calling thread; returns when all are done.
+  void run_all(std::vector<std::function<void()>>& tasks) {
+    const size_t n = tasks.size();
+    if (n == 0) return;
+    struct Batch {
+      std::atomic<size_t> next{0};
+      std::mutex mu;
+      std::condition_variable cv;
+      size_t done = 0;
+    };
+    auto b = std::make_shared<Batch>();
+    std::function<void()>* t = tasks.data();
+    // A helper that starts after the batch is over finds next >= n and touches nothing
+    // but the batch, which it keeps alive.
+    auto work = [b, t, n] {
+      size_t did = 0;
+      for (size_t i; (i = b->next.fetch_add(1)) < n; did++) t[i]();
+      if (!did) return;
+      std::lock_guard lk(b->mu);
+      b->done += did;
+      if (b->done == n) b->cv.notify_all();
+    };
+    size_t helpers = std::min(n - 1, threads_.size());
+    {
+      std::lock_guard lk(mu_);
+      for (size_t i = 0; i < helpers; i++) queue_.push_back(work);
+    }
+    for (size_t i = 0; i < helpers; i++) cv_.notify_one();
+    work();
+    std::unique_lock lk(b->mu);
+    b->cv.wait(lk, [&] { return b->done == n; });
+  }
+
+ private:
+  void loop() {
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stop_
+      auto f = std::move(queue_.front());
+      queue_.pop_front();
+      lk.unlock();
+      f();
+      lk.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;
+  bool stop_ = false;
+  std::vector<std::thread> threads_;
+};
 
 Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts)
     : url_(url), opts_(opts), attached_as_root_(opts.uname == "root") {
@@ -102,6 +175,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   root->fid = p9::Namespace::root();
   fs->table_ = std::make_unique<InodeTable>(std::move(root));
   fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
+  fs->pool_ = std::make_unique<TaskPool>(8);
   return fs;
 }
 
@@ -112,6 +186,7 @@ Filesystem::~Filesystem() {
               static_cast<unsigned long long>(f.dirty_bytes), f.path.c_str(), strerror(f.error));
   }
   flusher_.reset();
+  pool_.reset();
   // Engine inodes go before the engine; fids die with the client.
   orphans_.clear();
   table_.reset();
@@ -131,7 +206,12 @@ Result<std::shared_ptr<Node>> Filesystem::node(uint64_t ino) {
   return n;
 }
 
-struct stat Filesystem::to_stat(Node& n, const p9::Attr& a) {
+void Filesystem::note_use(Node& n) {
+  if (uint64_t p = n.parent_ino.load(std::memory_order_relaxed))
+    if (auto d = table_->get(p)) d->child_lookups.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct stat Filesystem::to_stat(Node& n, const p9::Attr& a, bool fresh) {
   struct stat st {};
   st.st_ino = a.qid.path;
   st.st_mode = a.mode;
@@ -149,7 +229,15 @@ struct stat Filesystem::to_stat(Node& n, const p9::Attr& a) {
   // server has not seen our buffered writes yet.
   std::lock_guard lk(n.io_mu);
   if (n.inode && (n.open_count || n.inode->dirty_bytes())) st.st_size = static_cast<off_t>(n.inode->size());
+  if (fresh) record_attr_locked(n, a);
   return st;
+}
+
+void Filesystem::record_attr_locked(Node& n, const p9::Attr& a) {
+  n.attr = a;
+  n.attr_at = std::chrono::steady_clock::now();
+  n.attr_gen = ns_gen_.load();
+  n.attr_valid = true;
 }
 
 Result<p9::Attr> Filesystem::fetch_attr(Node& n) {
@@ -191,6 +279,7 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const 
   auto n = table_->add_lookup(a->qid, e->fid, &used);
   // The fresh fid names the file by its current path; the old one may not (rename).
   if (!used) swap_fid(*n, e->fid);
+  n->parent_ino.store(parent.ino, std::memory_order_relaxed);
   return EntryReply{n->ino, to_stat(*n, *a)};
 }
 
@@ -316,6 +405,7 @@ void Filesystem::retire(std::shared_ptr<Node> n) {
 Result<EntryReply> Filesystem::lookup(uint64_t parent, std::string_view name) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
+  (*p)->child_lookups.fetch_add(1, std::memory_order_relaxed);
   return enter(**p, name);
 }
 
@@ -326,6 +416,7 @@ void Filesystem::forget(uint64_t ino, uint64_t nlookup) {
 Result<struct stat> Filesystem::getattr(uint64_t ino) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
+  note_use(**n);
   auto a = fetch_attr(**n);
   if (!a.ok()) return a.error();
   return to_stat(**n, *a);
@@ -641,6 +732,7 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
   bool used = false;
   auto n = table_->add_lookup(a->qid, c->fid, &used, /*fid_is_io=*/true);
+  n->parent_ino.store(parent, std::memory_order_relaxed);
   if (used) {
     // A node new to us: the created fid is its I/O fid and, until a lookup gives it a
     // walked one, its metadata fid (Node::fid_is_io). What we just created needs no
@@ -689,6 +781,7 @@ Result<size_t> Filesystem::read(FileHandle& fh, uint64_t off, void* buf, size_t 
 Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, size_t len) {
   if ((fh.flags & O_ACCMODE) == O_RDONLY) return make_error(EBADF, "write on a read-only handle");
   fh.wrote = true;
+  fh.node->attr_valid = false;  // size and mtime are moving
   // The engine may not copy these bytes to the cache (a partial folio it never read), so
   // the cached granules under them go now, before the write can be seen.
   if (cache::Cookie* c = fh.inode->cookie()) static_cast<cache::StoreCookie*>(c)->drop_range(off, len);
@@ -714,7 +807,10 @@ Status Filesystem::flush(FileHandle& fh) {
   auto a = fetch_attr(*fh.node);
   if (a.ok()) {
     std::lock_guard lk(fh.node->io_mu);
-    if (!inode.dirty_bytes()) record_seen_locked(*fh.node, *a);
+    if (!inode.dirty_bytes()) {
+      record_seen_locked(*fh.node, *a);
+      record_attr_locked(*fh.node, *a);
+    }
   }
   return ok_status();
 }
@@ -754,7 +850,56 @@ Result<DirHandle*> Filesystem::opendir(uint64_t ino) {
   auto* dh = new DirHandle;
   dh->node = *n;
   dh->entries = std::move(*all);
+  // Were the entries' attributes wanted after the last listing (`ls -l`, not `ls`)? Then
+  // readdirplus fetches them now, in parallel, instead of the kernel asking one by one.
+  uint64_t used = (*n)->child_lookups.exchange(0, std::memory_order_relaxed);
+  dh->fetch_attrs = used >= std::max<uint64_t>(2, dh->entries.size() / 4);
   return dh;
+}
+
+std::vector<EntryReply> Filesystem::readdirplus(DirHandle& dh, size_t first, size_t count) {
+  std::vector<EntryReply> out(count);
+  std::vector<std::function<void()>> fetches;
+  const auto now = std::chrono::steady_clock::now();
+  const auto ttl = std::chrono::duration<double>(opts_.attr_timeout);
+  for (size_t i = 0; i < count && first + i < dh.entries.size(); i++) {
+    const p9::Dirent& d = dh.entries[first + i];
+    // The kernel takes no reference for these two.
+    if (d.name == "." || d.name == "..") continue;
+    auto n = table_->ref_by_qid(d.qid);
+    if (n) {
+      p9::Attr a;
+      bool fresh;
+      {
+        std::lock_guard lk(n->io_mu);
+        fresh = n->attr_valid && n->attr_gen == ns_gen_.load() && now - n->attr_at < ttl;
+        a = n->attr;
+      }
+      if (fresh) {
+        out[i] = EntryReply{n->ino, to_stat(*n, a, /*fresh=*/false)};
+        continue;
+      }
+      if (!dh.fetch_attrs) {
+        forget(n->ino, 1);
+        continue;
+      }
+      // The listing says this name is this file: its own fid answers for it.
+      fetches.emplace_back([this, &out, i, n] {
+        auto a = fetch_attr(*n);
+        if (a.ok() && a->qid.path == n->qid.path)
+          out[i] = EntryReply{n->ino, to_stat(*n, *a)};
+        else
+          forget(n->ino, 1);
+      });
+    } else if (dh.fetch_attrs) {
+      fetches.emplace_back([this, &out, &dh, i, name = d.name] {
+        auto e = enter(*dh.node, name);
+        if (e.ok()) out[i] = *e;  // a name that went away since the listing: name only
+      });
+    }
+  }
+  pool_->run_all(fetches);
+  return out;
 }
 
 Result<std::vector<p9::Dirent>> Filesystem::fetch_listing(Node& n) {
@@ -844,6 +989,8 @@ Result<std::vector<p9::Dirent>> Filesystem::listing_of(const std::shared_ptr<Nod
 }
 
 void Filesystem::listing_changed(Node& d) {
+  // Link counts, directory times and sizes moved: no cached attribute is trusted now.
+  ns_gen_.fetch_add(1);
   if (!store_) return;
   std::lock_guard lk(d.io_mu);
   d.listing_gen++;
@@ -869,6 +1016,7 @@ void Filesystem::releasedir(DirHandle* dh) { delete dh; }
 Result<p9::Bytes> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
+  note_use(**n);
   FidRef r(**n);
   return ns_->getxattr(r.fid(), name);
 }

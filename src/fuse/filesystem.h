@@ -40,9 +40,11 @@
 namespace netfs::fuse {
 
 struct EntryReply {
-  uint64_t ino = 0;
+  uint64_t ino = 0;  // readdirplus: 0 = the name only (no attributes, no reference)
   struct stat attr {};
 };
+
+class TaskPool;
 
 // Who asked for a new file (the FUSE request's uid and gid): its owner.
 struct Caller {
@@ -118,6 +120,13 @@ class Filesystem {
 
   // ---- directories ----
   Result<DirHandle*> opendir(uint64_t ino);
+  // readdirplus: entries [first, first + count) of dh. An entry with ino != 0 carries
+  // attributes and one lookup reference (the caller forgets it if the kernel never gets
+  // the reply); "." and ".." never do. Known nodes whose attributes are younger than
+  // attr_timeout cost nothing; when dh->fetch_attrs, the others are fetched in parallel
+  // (a getattr for a known node, a walk + getattr for an unknown one); otherwise they
+  // go out as names only and the kernel looks them up if it wants them.
+  std::vector<EntryReply> readdirplus(DirHandle& dh, size_t first, size_t count);
   void releasedir(DirHandle* dh);
 
   // ---- xattrs and locks ----
@@ -149,7 +158,11 @@ class Filesystem {
  private:
   Filesystem(const RemoteUrl& url, const MountOptions& opts);
   Result<std::shared_ptr<Node>> node(uint64_t ino);
-  struct stat to_stat(Node& n, const p9::Attr& a);
+  // The kernel's view of attributes a of n. fresh: a just came from the server (recorded
+  // in n for readdirplus).
+  struct stat to_stat(Node& n, const p9::Attr& a, bool fresh = true);
+  // A kernel request touched n: count it for the directory it was found in.
+  void note_use(Node& n);
   Result<p9::Attr> fetch_attr(Node& n);
   // Walks parent/name, fetches attributes and enters the node in the table. made_for: we
   // just made it for this caller (give_to_caller).
@@ -197,10 +210,14 @@ class Filesystem {
   std::unique_ptr<p9::Backend> backend_;
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<InodeTable> table_;
+  std::unique_ptr<TaskPool> pool_;  // readdirplus's parallel attribute fetches
   std::mutex orphans_mu_;
   std::vector<std::shared_ptr<Node>> orphans_;  // forgotten but still dirty
   std::string lock_client_id_;
   std::atomic<uint64_t> listings_fetched_{0};  // full listings read from the server
+  std::atomic<uint64_t> ns_gen_{0};  // bumped by every namespace change we make
+  // Requires n.io_mu held: a is what the server holds for n now.
+  void record_attr_locked(Node& n, const p9::Attr& a);
 };
 
 }  // namespace netfs::fuse

@@ -56,6 +56,10 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
+  // Always readdirplus: we decide per entry what it carries (Filesystem::readdirplus), so
+  // the kernel's own switching to plain readdir adds nothing.
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   conn->max_readahead = 1u << 20;
   conn->max_background = 64;
   conn->congestion_threshold = 48;
@@ -187,6 +191,43 @@ void op_readdir(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_in
   fuse_reply_buf(req, buf.data(), used);
 }
 
+void op_readdirplus(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  auto* dh = reinterpret_cast<DirHandle*>(fi->fh);
+  Filesystem& fs = fs_of(req);
+  // How many entries fit: every one takes the same room, with attributes or without.
+  size_t first = static_cast<size_t>(off), count = 0, room = 0;
+  for (size_t i = first; i < dh->entries.size(); i++) {
+    size_t n = fuse_add_direntry_plus(req, nullptr, 0, dh->entries[i].name.c_str(), nullptr, 0);
+    if (room + n > size) break;
+    room += n;
+    count++;
+  }
+  std::vector<EntryReply> got = fs.readdirplus(*dh, first, count);
+  const MountOptions& o = fs.options();
+  std::vector<char> buf(size);
+  size_t used = 0;
+  for (size_t k = 0; k < count; k++) {
+    const p9::Dirent& d = dh->entries[first + k];
+    fuse_entry_param e{};
+    if (got[k].ino) {
+      e.ino = got[k].ino;
+      e.attr = got[k].attr;
+      e.attr_timeout = o.attr_timeout;
+      e.entry_timeout = o.entry_timeout;
+    } else {
+      // ino 0: the kernel lists the name and instantiates nothing.
+      e.attr.st_ino = d.qid.path;
+      e.attr.st_mode = static_cast<mode_t>(d.type) << 12;
+    }
+    used += fuse_add_direntry_plus(req, buf.data() + used, size - used, d.name.c_str(), &e,
+                                   static_cast<off_t>(first + k + 1));
+  }
+  // Not delivered (the reader was interrupted): the kernel took none of the references.
+  if (fuse_reply_buf(req, buf.data(), used) != 0)
+    for (const auto& g : got)
+      if (g.ino) fs.forget(g.ino, 1);
+}
+
 void op_releasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fs_of(req).releasedir(reinterpret_cast<DirHandle*>(fi->fh));
   fuse_reply_err(req, 0);
@@ -273,6 +314,7 @@ fuse_lowlevel_ops make_ops() {
   o.fsync = op_fsync;
   o.opendir = op_opendir;
   o.readdir = op_readdir;
+  o.readdirplus = op_readdirplus;
   o.releasedir = op_releasedir;
   o.fsyncdir = op_fsyncdir;
   o.statfs = op_statfs;

@@ -48,6 +48,16 @@ std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, b
   return n;
 }
 
+std::shared_ptr<Node> InodeTable::ref_by_qid(const p9::Qid& qid) {
+  std::lock_guard lk(mu_);
+  auto q = by_qid_.find(qid.path);
+  if (q == by_qid_.end()) return nullptr;
+  auto& n = by_ino_.at(q->second);
+  if ((n->qid.type & p9::qid_type::kDir) != (qid.type & p9::qid_type::kDir)) return nullptr;
+  n->nlookup++;
+  return n;
+}
+
 std::shared_ptr<Node> InodeTable::forget(uint64_t ino, uint64_t count) {
   std::unique_lock lk(mu_);
   auto it = by_ino_.find(ino);

@@ -29,6 +29,8 @@ class InodeTable {
   // Existing: the caller must swap its fid in or clunk it (*used = false). fid_is_io: the
   // fid is an open I/O fid (Node::fid_is_io), set before the node can be seen.
   std::shared_ptr<Node> add_lookup(const p9::Qid& qid, uint32_t fid, bool* used, bool fid_is_io = false);
+  // The node of qid (same kind), with nlookup raised by one; null when unknown.
+  std::shared_ptr<Node> ref_by_qid(const p9::Qid& qid);
   // Lowers nlookup by n. Returns the node when it reached zero and left the table (the
   // caller then clunks its fids), else null. Nodes with dirty data are kept.
   std::shared_ptr<Node> forget(uint64_t ino, uint64_t n);

@@ -20,6 +20,8 @@
 // the listing_* fields of a directory.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -56,6 +58,23 @@ struct Node {
   uint32_t seen_version = 0;
   uint64_t seen_size = 0;
   uint64_t seen_mtime_sec = 0, seen_mtime_nsec = 0;
+
+  // The last attributes the server gave for this node, when, and the namespace
+  // generation then (io_mu): readdirplus hands them out while they are younger than
+  // attr_timeout, as the kernel would, unless we changed something since (a write clears
+  // attr_valid; a namespace change moves Filesystem::ns_gen_).
+  p9::Attr attr;
+  std::chrono::steady_clock::time_point attr_at{};
+  uint64_t attr_gen = 0;
+  std::atomic<bool> attr_valid{false};
+
+  // Directories: lookups, getattrs and getxattrs of its entries since it was last
+  // listed. Many of them after a listing is `ls -l` (a lookup and two getxattrs per
+  // entry); the next listing then fetches the entries' attributes for readdirplus
+  // (Filesystem::opendir). A plain `ls` or `find` asks for no entry's attributes.
+  std::atomic<uint64_t> child_lookups{0};
+  // The directory we last found this node in (0: none), for the count above.
+  std::atomic<uint64_t> parent_ino{0};
 
   // Directories, with -o cache_dir: the object holding the cached listing (Filesystem::
   // opendir), and a generation bumped by each namespace change we make in the directory,

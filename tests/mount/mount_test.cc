@@ -13,6 +13,7 @@
 #include <numeric>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "mount/mount_fixture.h"
 
@@ -325,6 +326,50 @@ TEST_F(Mount, NewFilesBelongToTheirCreatorNotTheAttachUser) {
   struct stat st;
   ASSERT_EQ(::stat(server_path("roots").c_str(), &st), 0);
   EXPECT_EQ(st.st_uid, 0u);
+}
+
+// `ls -l` twice: the first lists and then looks every entry up (as before); that tells
+// the daemon the entries' attributes are wanted, so the second listing's readdirplus
+// fetches them in parallel (one getattr per known entry) and the kernel looks nothing up:
+// it was a walk, a getattr and a clunk per entry, one after another.
+TEST_F(Mount, LsLTwiceGetsTheSecondListingsAttributesFromReaddirplus) {
+  std::filesystem::create_directory(server_path("d"));
+  constexpr int kEntries = 300;
+  for (int i = 0; i < kEntries; i++) std::ofstream(server_path("d/e" + std::to_string(i))) << std::string(i, 'x');
+  ASSERT_TRUE(mount());
+  auto ls_l = [&] {
+    int n = 0;
+    for (auto& e : std::filesystem::directory_iterator(path("d"))) {
+      struct stat st;
+      EXPECT_EQ(::lstat(e.path().c_str(), &st), 0);
+      EXPECT_EQ(st.st_size, std::stoi(e.path().filename().string().substr(1))) << e.path();
+      n++;
+    }
+    EXPECT_EQ(n, kEntries);
+  };
+  uint64_t r0 = stat("p9_rpcs");
+  ls_l();
+  uint64_t first = stat("p9_rpcs") - r0;
+  // Outwait the kernel's entry and attribute timeouts (1 s): the second pass must ask again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  r0 = stat("p9_rpcs");
+  ls_l();
+  uint64_t second = stat("p9_rpcs") - r0;
+  std::printf("ls -l of %d entries: %llu RPCs, then %llu\n", kEntries, (unsigned long long)first,
+              (unsigned long long)second);
+  EXPECT_LE(second, uint64_t(kEntries) + 10);
+  // A plain listing right after asks for no attributes it has not got.
+  r0 = stat("p9_rpcs");
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator(path("d"))) n += e.path().empty() ? 0 : 1;
+  EXPECT_EQ(n, kEntries);
+  EXPECT_LE(stat("p9_rpcs") - r0, 10u);
+  // Still exact after a change on the server.
+  std::ofstream(server_path("d/e7"), std::ios::app) << "more";
+  std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+  struct stat st;
+  ASSERT_EQ(::lstat(path("d/e7").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 11);
 }
 
 TEST_F(Mount, BadOptionsAreRefusedByName) {
