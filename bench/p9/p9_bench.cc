@@ -8,11 +8,18 @@
 // and as a ratio. It also runs shared/tools/p9bench.py, a minimal pipelined Python
 // client, at the same depths against the same server, for comparison.
 //
+// Then, for each depth, the engine path again with 1, 2 and 4 connections
+// (ClientOptions::connections: data RPCs spread over them, depth in flight on each), and
+// last the cost of a create/lookup/open/close/unlink cycle on the Namespace API with
+// clunk asynchronous (as it is) and synchronous (the old Namespace::clunk, reproduced
+// here): microseconds per cycle and round trips the caller waited for.
+//
 // The export lives in /dev/shm unless --dir says otherwise: on tmpfs both sides measure
 // the path to the bytes (syscalls, copies, the protocol), not the host's disk write-back,
 // which otherwise dominates and varies by a factor of three between runs.
 //
-// Usage: p9_bench [--size-mib N] [--depths 1,4,16] [--python PATH|none] [--dir PARENT]
+// Usage: p9_bench [--size-mib N] [--depths 1,4,16] [--conns 1,2,4|none] [--cycles N]
+//                 [--python PATH|none] [--dir PARENT]
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +40,7 @@
 #include "netfs/write.h"
 #include "p9/backend.h"
 #include "p9/client.h"
+#include "p9/lanes.h"
 #include "p9/namespace_ops.h"
 
 using namespace netfs;
@@ -52,7 +60,8 @@ bool fail(const char* what, const Error& e) {
   return false;
 }
 
-bool run_9p(testing::DiodServer& diod, size_t depth, const std::vector<std::byte>& data, Rates& out) {
+bool run_9p(testing::DiodServer& diod, size_t depth, const std::vector<std::byte>& data, Rates& out,
+            size_t conns = 1) {
   const size_t size = data.size();
   Options eo;
   eo.dirty_limit = 2 * size;  // the whole file stays dirty until fsync writes it back
@@ -62,6 +71,7 @@ bool run_9p(testing::DiodServer& diod, size_t depth, const std::vector<std::byte
   o.aname = diod.dir();
   o.n_uname = static_cast<uint32_t>(geteuid());
   o.max_inflight = depth;
+  o.connections = conns;
   o.engine_stats = &engine.stats();
   auto client = p9::Client::connect(o);
   if (!client.ok()) return fail("connect", client.error());
@@ -106,7 +116,12 @@ bool run_9p(testing::DiodServer& diod, size_t depth, const std::vector<std::byte
       return false;
     }
   }
-  if (getenv("P9_BENCH_VERBOSE")) std::fprintf(stderr, "  depth %zu: %s\n", depth, (*client)->stats().format().c_str());
+  if (getenv("P9_BENCH_VERBOSE")) {
+    std::fprintf(stderr, "  depth %zu conns %zu: %s\n", depth, conns, (*client)->stats().format().c_str());
+    if (p9::Lanes* l = (*client)->lanes())
+      for (size_t i = 0; i < l->size(); i++)
+        std::fprintf(stderr, "    lane %zu: %s\n", i, l->client(i).stats().format().c_str());
+  }
   (void)ns.clunk(f->fid);
   (void)ns.unlink(p9::Namespace::root(), name);
   return true;
@@ -186,6 +201,51 @@ bool run_raw(testing::DiodServer& diod, size_t depth, const std::vector<std::byt
   return true;
 }
 
+// create, lookup, open, clunk, clunk, unlink, `n` times; with `sync_clunk` the clunks
+// wait for Rclunk as Namespace::clunk did before it became asynchronous (issue 7).
+struct Cycles {
+  double us = 0;          // per cycle
+  double round_trips = 0;  // the caller waited for, per cycle
+};
+bool run_cycles(testing::DiodServer& diod, size_t n, bool sync_clunk, Cycles& out) {
+  p9::ClientOptions o;
+  o.endpoint = diod.endpoint();
+  o.aname = diod.dir();
+  o.n_uname = static_cast<uint32_t>(geteuid());
+  auto client = p9::Client::connect(o);
+  if (!client.ok()) return fail("connect", client.error());
+  p9::Client& c = **client;
+  p9::Namespace ns(c);
+  // The old Namespace::clunk, word for word.
+  auto clunk = [&](uint32_t fid) {
+    if (!sync_clunk) return ns.clunk(fid);
+    auto r = c.rpc<p9::msg::Rclunk>(p9::msg::Tclunk{fid});
+    c.fids().release(fid);
+    return r.ok() ? ok_status() : Status(r.error());
+  };
+  auto cycle = [&](const std::string& name) {
+    auto f = ns.create(p9::Namespace::root(), name, O_RDWR | O_CREAT, 0644);
+    if (!f.ok()) return fail("create", f.error());
+    auto e = ns.lookup(p9::Namespace::root(), name);
+    if (!e.ok()) return fail("lookup", e.error());
+    auto op = ns.open(e->fid, O_RDONLY);
+    if (!op.ok()) return fail("open", op.error());
+    (void)clunk(e->fid);
+    (void)clunk(f->fid);
+    Status st = ns.unlink(p9::Namespace::root(), name);
+    if (!st.ok()) return fail("unlink", st.error());
+    return true;
+  };
+  if (!cycle("cycle-warm-up")) return false;  // learns that diod has no Tunlinkat
+  uint64_t waited = c.stats().sync_rpcs;
+  auto t0 = Clock::now();
+  for (size_t i = 0; i < n; i++)
+    if (!cycle("cycle-" + std::to_string(i))) return false;
+  out.us = secs(t0, Clock::now()) * 1e6 / double(n);
+  out.round_trips = double(c.stats().sync_rpcs - waited) / double(n);
+  return true;
+}
+
 bool run_local(const std::string& dir, const std::vector<std::byte>& data, Rates& out) {
   const size_t size = data.size(), chunk = 1 << 20;
   std::string path = dir + "/bench-local";
@@ -233,6 +293,8 @@ bool run_python(const std::string& py, testing::DiodServer& diod, size_t size_mi
 int main(int argc, char** argv) {
   size_t size_mib = 512;
   std::vector<size_t> depths = {1, 4, 16};
+  std::vector<size_t> conns = {1, 2, 4};
+  size_t cycles = 2000;
   std::string py = NETFS_P9BENCH_PY;
   std::string parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -243,12 +305,20 @@ int main(int argc, char** argv) {
       depths.clear();
       std::stringstream ss(v);
       for (std::string d; std::getline(ss, d, ',');) depths.push_back(std::stoul(d));
+    } else if (a == "--conns") {
+      conns.clear();
+      std::stringstream ss(v);
+      for (std::string d; v != "none" && std::getline(ss, d, ',');) conns.push_back(std::stoul(d));
+    } else if (a == "--cycles") {
+      cycles = std::stoul(v);
     } else if (a == "--dir") {
       parent = v;
     } else if (a == "--python") {
       py = v;
     } else {
-      std::fprintf(stderr, "usage: p9_bench [--size-mib N] [--depths 1,4,16] [--python PATH|none] [--dir PARENT]\n");
+      std::fprintf(stderr,
+                   "usage: p9_bench [--size-mib N] [--depths 1,4,16] [--conns 1,2,4|none] [--cycles N] "
+                   "[--python PATH|none] [--dir PARENT]\n");
       return 2;
     }
   }
@@ -295,6 +365,31 @@ int main(int argc, char** argv) {
     else
       std::printf(" (python baseline not run)\n");
     std::fflush(stdout);
+  }
+  if (!conns.empty()) {
+    // Interleaved (depth by depth, each connection count in turn) so that a change in the
+    // machine's load hits every column alike.
+    std::printf("\nengine path over several connections (ClientOptions::connections; depth = in flight per connection)\n");
+    std::printf("%-5s %-5s | %7s %7s %7s\n", "depth", "conns", "eng.w", "eng.wb", "eng.r");
+    for (size_t d : depths)
+      for (size_t k : conns) {
+        Rates eng;
+        if (!run_9p(diod, d, data, eng, k)) return 1;
+        std::printf("%-5zu %-5zu | %7.0f %7.0f %7.0f\n", d, k, eng.write, eng.writeback, eng.read);
+        std::fflush(stdout);
+      }
+  }
+  if (cycles) {
+    std::printf("\ncreate/lookup/open/clunk/clunk/unlink cycles on the Namespace API (%zu each)\n", cycles);
+    std::printf("%-22s | %10s %16s\n", "clunk", "us/cycle", "waited RPCs/cycle");
+    for (int round = 0; round < 2; round++)
+      for (bool sync : {true, false}) {
+        Cycles cy;
+        if (!run_cycles(diod, cycles, sync, cy)) return 1;
+        std::printf("%-22s | %10.1f %16.2f\n", sync ? "synchronous (before)" : "asynchronous (after)", cy.us,
+                    cy.round_trips);
+        std::fflush(stdout);
+      }
   }
   return 0;
 }

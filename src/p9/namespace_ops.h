@@ -4,7 +4,8 @@
 // and POSIX locks, plus simple synchronous read and write for tools and tests.
 //
 // Fids: every call that yields a new fid (walk, lookup, create) records it in the
-// client's FidTable with its path, so a reconnect can rebuild it; clunk() forgets it.
+// client's FidTable with its path, so a reconnect can rebuild it; clunk() forgets it
+// and sends Tclunk without waiting for the reply (Client::release_fid).
 // File identity is the qid: qid.path names the file, qid.version its contents' version.
 //
 // Replay (docs/p9.md): idempotent operations are resent by the client after a reconnect.
@@ -57,6 +58,7 @@ class Namespace {
   // is missing (no fid is left behind).
   Result<Entry> walk(uint32_t from, const std::vector<std::string>& names);
   Result<Entry> lookup(uint32_t dir, std::string_view name) { return walk(dir, {std::string(name)}); }
+  // Returns at once (EINVAL only for the root fid); the number is reused after Rclunk.
   Status clunk(uint32_t fid);
   Result<Opened> open(uint32_t fid, uint32_t flags);
 
