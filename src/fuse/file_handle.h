@@ -30,6 +30,12 @@ struct FileHandle {
   std::mutex cursor_mu;
   Errseq::Cursor wb_cursor = 0;
   uint64_t lock_owner = 0;       // FUSE lock owner seen on this handle (for release)
+  // flock(2): a fid of its own, opened at the first flock, whose server-side lock is this
+  // open file's (diod turns Tlock into flock(2) on the fid's file descriptor, so two
+  // open files here conflict on the server as two anywhere else would). Clunked at
+  // release, which drops the lock.
+  std::mutex flock_mu;
+  uint32_t flock_fid = p9::kNoFid;
 };
 
 struct DirHandle {

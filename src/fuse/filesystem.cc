@@ -1,6 +1,7 @@
 #include "fuse/filesystem.h"
 
 #include <linux/fs.h>
+#include <sys/file.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -817,6 +818,8 @@ Status Filesystem::flush(FileHandle& fh) {
 
 void Filesystem::release(FileHandle* fh) {
   auto n = fh->node;
+  // Closing the server's file drops its flock, as the last close of an open file does.
+  if (fh->flock_fid != p9::kNoFid) (void)ns_->clunk(fh->flock_fid);
   {
     std::lock_guard lk(n->io_mu);
     n->open_count--;
@@ -1069,7 +1072,51 @@ Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, 
     std::lock_guard lk(fh.node->io_mu);
     fid = fh.node->io_fid;
   }
-  p9::Lock k = to_p9_lock(l, owner, lock_client_id_);
+  return lock_polled(fid, to_p9_lock(l, owner, lock_client_id_), sleep);
+}
+
+Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner) {
+  // Held only while the fid is made: a blocked LOCK_EX must not hold up a LOCK_UN of the
+  // same open file. The fid lives until release, which no request of the file outlives.
+  std::unique_lock lk(fh.flock_mu);
+  if (fh.flock_fid == p9::kNoFid) {
+    if ((op & ~LOCK_NB) == LOCK_UN) return ok_status();  // nothing held
+    // A fid of this open file's own, walked from the root along the node's path (the
+    // node's fid may be its open I/O fid, which cannot be walked from).
+    p9::Path path;
+    {
+      FidRef r(*fh.node);
+      auto fi = client_->fids().get(r.fid());
+      if (!fi) return make_error(ESTALE, "flock: the file has no fid");
+      path = fi->path;
+    }
+    auto e = ns_->walk(p9::Namespace::root(), path);
+    if (!e.ok()) return e.error();
+    if (e->qid.path != fh.node->qid.path) {
+      (void)ns_->clunk(e->fid);
+      return make_error(ESTALE, "flock: the name is another file now");
+    }
+    auto o = ns_->open(e->fid, O_RDONLY);
+    if (!o.ok()) {
+      (void)ns_->clunk(e->fid);
+      return o.error();
+    }
+    fh.flock_fid = e->fid;
+  }
+  uint32_t fid = fh.flock_fid;
+  lk.unlock();
+  p9::Lock k;
+  k.type = (op & LOCK_UN) ? p9::lock_type::kUnlck : (op & LOCK_EX) ? p9::lock_type::kWrlck : p9::lock_type::kRdlck;
+  k.start = 0;
+  k.length = 0;  // to the end: the whole file
+  k.proc_id = static_cast<uint32_t>(owner ^ (owner >> 32));
+  k.client_id = lock_client_id_ + ":flock:" + std::to_string(owner);
+  Status st = lock_polled(fid, k, !(op & LOCK_NB));
+  if (!st.ok() && st.errnum() == EAGAIN) return make_error(EWOULDBLOCK, "flock: held elsewhere");
+  return st;
+}
+
+Status Filesystem::lock_polled(uint32_t fid, const p9::Lock& k, bool sleep) {
   auto backoff = std::chrono::milliseconds(10);
   for (;;) {
     auto s = ns_->lock(fid, k, sleep ? p9::lock_flags::kBlock : 0);

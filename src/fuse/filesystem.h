@@ -138,6 +138,10 @@ class Filesystem {
   // lock to go away (polled, as v9fs does: 9P has no lock callbacks).
   Status setlk(FileHandle& fh, const struct flock& lk, uint64_t owner, bool sleep);
   Result<struct flock> getlk(FileHandle& fh, const struct flock& lk, uint64_t owner);
+  // flock(2) on the server: a whole-file Tlock on the handle's own lock fid. op is
+  // LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB: EWOULDBLOCK instead of waiting (else
+  // polled as setlk is).
+  Status flock(FileHandle& fh, int op, uint64_t owner);
 
   // ---- for `netfs umount`, `netfs stats` ----
   // Writes back every file's dirty data; returns the files that could not be written
@@ -175,6 +179,8 @@ class Filesystem {
   // Requires n->io_mu held and n->inode set.
   FileHandle* new_handle_locked(const std::shared_ptr<Node>& n, int flags);
   void swap_fid(Node& n, uint32_t fid);
+  // Polls Tlock on fid until it is granted (sleep) or refused: EAGAIN.
+  Status lock_polled(uint32_t fid, const p9::Lock& k, bool sleep);
   // After a directory moved: new fids for every node whose path lies below prefix.
   void refresh_below(const p9::Path& prefix);
   // Requires n.io_mu held: opens the I/O fid and creates the engine Inode (with its cache

@@ -52,7 +52,8 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   // Close-to-open decides when cached pages go (keep_cache at open), not every getattr.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
   if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
-  // flock(2) stays local to this machine: 9P has only POSIX record locks.
+  // flock(2) goes to the server as a whole-file Tlock on a fid of the open file's own
+  // (Filesystem::flock).
   if (conn->capable & FUSE_CAP_FLOCK_LOCKS) conn->want |= FUSE_CAP_FLOCK_LOCKS;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
@@ -289,6 +290,10 @@ void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock
   reply_status(req, fs_of(req).setlk(fh_of(fi), *lock, fi->lock_owner, sleep != 0));
 }
 
+void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
+  reply_status(req, fs_of(req).flock(fh_of(fi), op, fi->lock_owner));
+}
+
 fuse_lowlevel_ops make_ops() {
   fuse_lowlevel_ops o{};
   o.init = op_init;
@@ -324,6 +329,7 @@ fuse_lowlevel_ops make_ops() {
   o.removexattr = op_removexattr;
   o.getlk = op_getlk;
   o.setlk = op_setlk;
+  o.flock = op_flock;
   return o;
 }
 

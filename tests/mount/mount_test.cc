@@ -1,5 +1,6 @@
 // The mount as programs see it: real syscalls on a real FUSE mount of a real diod.
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <grp.h>
@@ -370,6 +371,65 @@ TEST_F(Mount, LsLTwiceGetsTheSecondListingsAttributesFromReaddirplus) {
   struct stat st;
   ASSERT_EQ(::lstat(path("d/e7").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 11);
+}
+
+// flock(2) reaches the server: diod takes a real flock on the exported file, so a lock
+// through the mount and one taken on the server directly exclude each other, and two
+// open files on the mount conflict as two open files anywhere would.
+TEST_F(Mount, FlockConflictsWithTheServerAndBetweenOpenFiles) {
+  ASSERT_TRUE(mount());
+  write_file(path("lk"), {'l'});
+  int a = ::open(path("lk").c_str(), O_RDWR);
+  int b = ::open(path("lk").c_str(), O_RDONLY);
+  int srv = ::open(server_path("lk").c_str(), O_RDONLY);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_GE(srv, 0);
+  ASSERT_EQ(::flock(a, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  EXPECT_NE(::flock(srv, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  EXPECT_NE(::flock(b, LOCK_SH | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  ASSERT_EQ(::flock(a, LOCK_UN), 0);
+  // Shared locks share.
+  ASSERT_EQ(::flock(a, LOCK_SH | LOCK_NB), 0) << strerror(errno);
+  ASSERT_EQ(::flock(b, LOCK_SH | LOCK_NB), 0) << strerror(errno);
+  EXPECT_EQ(::flock(srv, LOCK_SH | LOCK_NB), 0);
+  EXPECT_NE(::flock(srv, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::flock(srv, LOCK_UN), 0);
+  // Closing an open file drops its lock: when the kernel's RELEASE arrives, which it
+  // sends after close(2) returned (asynchronously, on every FUSE filesystem). Polled
+  // until then, for at most 10 s.
+  ::close(a);
+  ::close(b);
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::flock(srv, LOCK_EX | LOCK_NB) != 0 && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
+  ASSERT_LT(std::chrono::steady_clock::now(), limit) << "the mount kept a lock after close";
+  // A blocking flock through the mount waits for the server's holder to let go.
+  int c = ::open(path("lk").c_str(), O_RDWR);
+  ASSERT_GE(c, 0);
+  EXPECT_NE(::flock(c, LOCK_EX | LOCK_NB), 0);
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Its own open file: the child's lock is not the parent's.
+    int fd = ::open(path("lk").c_str(), O_RDWR);
+    char x = 'r';
+    if (fd < 0 || ::write(ready[1], &x, 1) != 1) _exit(1);
+    _exit(::flock(fd, LOCK_EX) == 0 ? 0 : 2);
+  }
+  char x;
+  ASSERT_EQ(::read(ready[0], &x, 1), 1);
+  ASSERT_EQ(::flock(srv, LOCK_UN), 0);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ::close(c);
+  ::close(srv);
+  ::close(ready[0]);
+  ::close(ready[1]);
 }
 
 TEST_F(Mount, BadOptionsAreRefusedByName) {
