@@ -53,6 +53,17 @@ class Inode : public std::enable_shared_from_this<Inode> {
   uint64_t zero_point_locked() const { return zero_point_; }
   void set_zero_point_locked(uint64_t z) { zero_point_ = z; }
 
+  // How many times an upload of ours has landed on the server (the write collector bumps
+  // it, under mapping().mu_, when it raises zero_point for bytes that landed). A caller
+  // that passes a getattr's size to revalidate() samples this before the getattr, so that
+  // revalidate can tell whether our own write-back may have grown the server's file after
+  // the server answered (then the size it was given is stale and must not lower
+  // zero_point below our data). Any thread; no lock needed.
+  uint64_t landed_seq() const { return landed_seq_.load(std::memory_order_acquire); }
+  // Requires: mapping().mu_ held (so that revalidate sees the count and the raised
+  // zero_point together).
+  void note_landed_locked() { landed_seq_.fetch_add(1, std::memory_order_acq_rel); }
+
   // Dirty bytes held for this inode (for umount reports and stats).
   uint64_t dirty_bytes();
 
@@ -71,6 +82,7 @@ class Inode : public std::enable_shared_from_this<Inode> {
   Errseq wb_err_;
   uint64_t size_;
   uint64_t zero_point_;
+  std::atomic<uint64_t> landed_seq_{0};
 };
 
 }  // namespace netfs

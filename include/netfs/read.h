@@ -50,9 +50,21 @@ Status prefetch_for_write(Inode& inode, uint64_t fpos);
 // Folios being read are waited for. The kernel's netfs_invalidate_folio / truncate range.
 void invalidate_range(Inode& inode, uint64_t start, uint64_t end);
 
+// revalidate()'s `landed_seq` when the caller did not sample Inode::landed_seq() before
+// its getattr.
+inline constexpr uint64_t kLandedSeqUnknown = UINT64_MAX;
+
 // The server says the file is now `size` bytes (a getattr after it changed elsewhere):
 // drops clean cached data when `changed`, and adopts the size unless we hold dirty data
 // beyond it.
-void revalidate(Inode& inode, uint64_t size, bool changed);
+//
+// `landed_seq` is Inode::landed_seq() sampled before the getattr that gave `size`. If an
+// upload of ours landed since (the count moved), the server may hold our bytes beyond
+// `size`: zero_point then stays at least where it was and the size at least ours, so
+// no read zero-fills or cuts off data the server holds. If nothing landed, `size` is
+// trusted for both. Without a sample (kLandedSeqUnknown) the size is adopted as before
+// but zero_point is never lowered (a zero_point too high costs a read; too low returns
+// zeroes for data the server holds).
+void revalidate(Inode& inode, uint64_t size, bool changed, uint64_t landed_seq = kLandedSeqUnknown);
 
 }  // namespace netfs

@@ -50,20 +50,31 @@ void invalidate_range(Inode& inode, uint64_t start, uint64_t end) {
   for (Folio* f : drop) f->put_ref();
 }
 
-void revalidate(Inode& inode, uint64_t size, bool changed) {
+void revalidate(Inode& inode, uint64_t size, bool changed, uint64_t landed_seq) {
   Mapping& m = inode.mapping();
   if (changed) {
     invalidate_range(inode, 0, UINT64_MAX);
     if (cache::Cookie* c = inode.cookie()) c->invalidate();
   }
   std::lock_guard lk(m.mu_);
+  // The collector bumps the count under this lock when it raises zero_point, so if it has
+  // not moved, every upload that landed after the caller's sample is still uncollected:
+  // its folios are under write-back (counted in `keep` below, and kept by the
+  // invalidation), and the collector raises zero_point over it after we return. An
+  // unbuffered write has no folios, but it sets the size itself after it is collected.
+  const bool known = landed_seq != kLandedSeqUnknown;
+  const bool landed_since = known && inode.landed_seq() != landed_seq;
   // Our dirty data may reach beyond the server's size: keep the larger.
-  uint64_t dirty_end = 0;
+  uint64_t keep = 0;
   for (auto& [pos, f] : m.folios_)
-    if (f->dirty || f->writeback) dirty_end = std::max(dirty_end, pos + f->dirty_to);
-  if (changed || size > inode.size_locked()) inode.set_size_locked(std::max(size, dirty_end));
-  // The server holds data up to its size now; beyond it, nothing.
-  if (changed) inode.set_zero_point_locked(size);
+    if (f->dirty || f->writeback) keep = std::max(keep, pos + f->dirty_to);
+  // Our uploads that landed after the getattr made the server's file at least as long
+  // as they reach, and our size covers them (the bytes were ours, now clean).
+  if (landed_since) keep = std::max(keep, inode.size_locked());
+  if (changed || size > inode.size_locked()) inode.set_size_locked(std::max(size, keep));
+  // The server holds data up to its size now; beyond it, nothing but what we uploaded
+  // after its answer, which the current zero_point already covers.
+  if (changed) inode.set_zero_point_locked(known && !landed_since ? size : std::max(size, inode.zero_point_locked()));
 }
 
 }  // namespace netfs

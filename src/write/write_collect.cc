@@ -84,9 +84,13 @@ void unlock_folios(Request* wreq, uint64_t upto) {
 // zero_point itself, but if the server refuses, truncate puts the size back and the bytes
 // stay on the server: a zero_point clamped to the lowered size would sit below them and
 // later reads would zero-fill them. A zero_point above the size costs at most a read.
+//
+// Counted in the inode's landed_seq, under the same lock, so that revalidate() knows a
+// getattr sampled before this point may not include these bytes.
 void raise_zero_point(Inode& inode, uint64_t end) {
   std::lock_guard lk(inode.mapping().mu_);
   if (end > inode.zero_point_locked()) inode.set_zero_point_locked(end);
+  inode.note_landed_locked();
 }
 
 }  // namespace

@@ -264,6 +264,87 @@ TEST_F(WritePath, WriteBackLandingDuringFailedTruncateRaisesZeroPoint) {
   EXPECT_TRUE(got == data) << "the read zero-filled bytes the server holds";
 }
 
+// Reads len bytes at pos through the page cache after dropping every clean folio (as
+// reclaim would), so the bytes come from the server or from zero_point's zero-fill.
+std::vector<std::byte> read_evicted(Inode& inode, uint64_t pos, size_t len) {
+  invalidate_range(inode, 0, UINT64_MAX);
+  ReadaheadState ra;
+  std::vector<std::byte> got(len);
+  auto r = buffered_read(inode, ra, pos, got.data(), got.size());
+  EXPECT_TRUE(r.ok()) << r.error().message();
+  got.resize(r.ok() ? *r : 0);
+  return got;
+}
+
+// Close-to-open on open: the FUSE layer samples landed_seq, asks the server for the
+// size, and revalidates with it (the mtime moved: our own write-back changed it). Our
+// async write-back lands between the getattr and revalidate, so the size it was given is
+// below data the server holds. revalidate used to set zero_point (and the size) to it,
+// and a later read of the evicted folio returned nothing or zeroes. Forced order: the
+// upload is held in the backend until the test has made its "getattr".
+TEST_F(WritePath, WriteBackLandingAfterGetattrSurvivesRevalidate) {
+  Options o;
+  o.folio_size = 4096;
+  make(o);
+  auto data = pattern(4096, 31);
+  write(32768, data);  // size 36864; zero_point stays 0 (the server has nothing)
+  std::atomic<bool> held{false}, release{false};
+  backend_->set_fault_fn([&](const Call& c) {
+    if (c.write) {
+      held = true;
+      held.notify_all();
+      release.wait(false);
+    }
+    return Fault{};
+  });
+  std::thread wb([&] { ASSERT_TRUE(writepages(*inode_, WritebackControl{}).ok()); });  // async
+  held.wait(false);
+  const uint64_t seq = inode_->landed_seq();
+  const uint64_t getattr_size = server().size();
+  ASSERT_EQ(getattr_size, 0u);
+  release = true;
+  release.notify_all();
+  wb.join();
+  ASSERT_TRUE(sync().ok());  // the write-back has been collected
+  backend_->set_fault_fn(nullptr);
+  ASSERT_EQ(server(), [&] {
+    auto want = std::vector<std::byte>(32768);
+    want.insert(want.end(), data.begin(), data.end());
+    return want;
+  }());
+  revalidate(*inode_, getattr_size, /*changed=*/true, seq);
+  EXPECT_EQ(inode_->size(), 36864u);
+  EXPECT_GE(inode_->zero_point(), 36864u);
+  EXPECT_TRUE(read_evicted(*inode_, 32768, 4096) == data) << "the read lost bytes the server holds";
+}
+
+// The other side: when nothing of ours landed since the sample, revalidate trusts the
+// server's size for both the size and zero_point (another client cut the file). Without
+// a sample it still adopts the size but never lowers zero_point.
+TEST_F(WritePath, RevalidateTrustsTheServersSizeWhenNothingLandedSinceTheSample) {
+  Options o;
+  o.folio_size = 4096;
+  make(o);
+  write(0, pattern(36864, 32));
+  ASSERT_TRUE(sync().ok());
+  ASSERT_EQ(inode_->zero_point(), 36864u);
+  auto theirs = pattern(4096, 33);
+  const uint64_t seq = inode_->landed_seq();
+  backend_->set_contents(1, theirs);
+  revalidate(*inode_, theirs.size(), true, seq);
+  EXPECT_EQ(inode_->size(), 4096u);
+  EXPECT_EQ(inode_->zero_point(), 4096u);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 8192) == theirs);
+
+  write(0, pattern(36864, 34));
+  ASSERT_TRUE(sync().ok());
+  backend_->set_contents(1, theirs);
+  revalidate(*inode_, theirs.size(), true);  // no sample
+  EXPECT_EQ(inode_->size(), 4096u);
+  EXPECT_EQ(inode_->zero_point(), 36864u);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 8192) == theirs);
+}
+
 TEST(WriteLifetime, ObjectGaugesReturnToZero) {
   MemoryBackend::Config bc;
   bc.async = true;
