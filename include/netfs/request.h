@@ -203,6 +203,7 @@ class Request {
   uint64_t collected_to_ = 0;
   int error_ = 0;
   std::vector<std::pair<uint64_t, uint64_t>> failed_ranges_;  // upload ranges to redirty / reads that failed
+  uint64_t landed_to_ = 0;  // write: end of the furthest upload bytes that landed (0 = none)
   // Read: dirty bytes of streaming-write folios this request reads into, put back before
   // the folio is unlocked so a read never loses a write (keyed by folio position).
   std::vector<std::pair<uint64_t, std::vector<std::byte>>> saved_dirty_;

@@ -53,6 +53,9 @@ Status fsync(Inode& inode, Errseq::Cursor& since);
 
 // O_DIRECT: writes any dirty folios overlapping the range, sends buf straight to the
 // server in subrequests, then drops the (now stale) cached folios of the range.
+// Returns len, or, when an upload failed for good, the bytes that landed contiguously
+// from pos (a short write, as POSIX write()); the errno only when none did. The size
+// grows over every byte that landed, even past a failed part.
 Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, size_t len);
 
 // Writes an object that must go in one piece (a directory blob): one subrequest per

@@ -34,16 +34,29 @@ Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, siz
     done += write::advance_write(wreq.get(), s, pos + done, len - done, false,
                                  IoIter::flat(wreq->flat_buf_ + done, SIZE_MAX));
   write::end_issue(wreq.get());
-  int64_t r = wreq->wait();
-  if (r < 0) return make_error(static_cast<int>(-r), "unbuffered write");
-  const uint64_t written_end = pos + static_cast<uint64_t>(r);
+  const int64_t r = wreq->wait();
+  // A permanent failure part-way through: the bytes before the first failed range have
+  // landed (the request completes only when every subrequest before it succeeded), and
+  // subrequests after it may have landed too (they run in parallel). As POSIX write():
+  // the contiguous prefix is a short write; an error only when none of it landed.
+  size_t written = r >= 0 ? static_cast<size_t>(r) : 0;
+  if (r < 0) {
+    uint64_t first_failed = wreq->failed_ranges_.empty() ? pos : end;  // empty: cannot say, claim nothing
+    for (const auto& [a, b] : wreq->failed_ranges_) first_failed = std::min(first_failed, a);
+    written = static_cast<size_t>(first_failed - pos);
+  }
+  // Whatever landed, even past a failure, is on the server now: the size, zero_point and
+  // cached folios must agree with that, or the server's file is longer than ours and a
+  // read of it is cut short, zero-filled or served stale.
+  const uint64_t landed_end = std::max(pos + written, wreq->landed_to_);
+  if (landed_end <= pos) return make_error(static_cast<int>(-r), "unbuffered write");
 
   std::vector<Folio*> drop;
   {
     std::unique_lock lk(m.mu_);
-    if (written_end > inode.size_locked()) inode.set_size_locked(written_end);
+    if (landed_end > inode.size_locked()) inode.set_size_locked(landed_end);
     // The server now holds data up to here: it is no longer zero beyond the old point.
-    if (written_end > inode.zero_point_locked()) inode.set_zero_point_locked(written_end);
+    if (landed_end > inode.zero_point_locked()) inode.set_zero_point_locked(landed_end);
     for (auto it = m.folios_.lower_bound(m.folio_pos(pos)); it != m.folios_.end() && it->first < end;) {
       Folio* f = it->second;
       if (f->locked) {
@@ -74,7 +87,8 @@ Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, siz
   gauge_add(e.stats().objs_folios, -static_cast<int64_t>(drop.size()));
   gauge_add(e.stats().mem_resident_bytes, -static_cast<int64_t>(drop.size() * m.folio_size()));
   for (Folio* f : drop) f->put_ref();
-  return static_cast<size_t>(r);
+  if (written == 0) return make_error(static_cast<int>(-r), "unbuffered write");
+  return written;
 }
 
 }  // namespace netfs

@@ -195,7 +195,10 @@ void collect_write_results(Request* wreq) {
     }
 
     if (passed > wreq->collected_to_) wreq->collected_to_ = passed;
-    if (uploaded_to) raise_zero_point(wreq->inode(), uploaded_to);
+    if (uploaded_to) {
+      raise_zero_point(wreq->inode(), uploaded_to);
+      wreq->landed_to_ = std::max(wreq->landed_to_, uploaded_to);
+    }
     unlock_folios(wreq, passed);
 
     if (need_retry) {

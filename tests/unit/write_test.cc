@@ -345,6 +345,133 @@ TEST_F(WritePath, RevalidateTrustsTheServersSizeWhenNothingLandedSinceTheSample)
   EXPECT_TRUE(read_evicted(*inode_, 0, 8192) == theirs);
 }
 
+// An unbuffered write whose second subrequest fails for good: the first landed, so the
+// write is short (POSIX), not an error, and the size grows over what landed. It used to
+// return the error and leave the size below the server's, so the landed bytes could not
+// be read back.
+TEST_F(WritePath, UnbufferedWriteFailingPartWayIsAShortWrite) {
+  MemoryBackend::Config bc;
+  bc.max_len = 10000;
+  make({}, bc);
+  backend_->set_fault_fn([](const Call& c) {
+    Fault f;
+    if (c.write && c.pos >= 10000) {
+      f.kind = Fault::kError;
+      f.errnum = ENOSPC;
+    }
+    return f;
+  });
+  auto data = pattern(30000, 40);
+  auto r = unbuffered_write(*inode_, 0, data.data(), data.size());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, 10000u);
+  backend_->set_fault_fn(nullptr);
+  data.resize(10000);
+  ASSERT_EQ(server(), data);
+  EXPECT_EQ(inode_->size(), 10000u);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 30000) == data);
+}
+
+// The failing subrequest itself moved part of its range before failing for good (a
+// short reply, then an error on the retry): that part landed and counts too.
+TEST_F(WritePath, UnbufferedWriteCountsThePartOfTheFailedSubrequestThatLanded) {
+  MemoryBackend::Config bc;
+  bc.max_len = 10000;
+  make({}, bc);
+  backend_->set_fault_fn([](const Call& c) {
+    Fault f;
+    if (c.write && c.pos == 10000) {
+      f.kind = Fault::kShort;
+      f.short_len = 3000;
+    } else if (c.write && c.pos >= 13000) {
+      f.kind = Fault::kError;
+      f.errnum = ENOSPC;
+    }
+    return f;
+  });
+  auto data = pattern(30000, 44);
+  auto r = unbuffered_write(*inode_, 0, data.data(), data.size());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, 13000u);
+  backend_->set_fault_fn(nullptr);
+  data.resize(13000);
+  ASSERT_EQ(server(), data);
+  EXPECT_EQ(inode_->size(), 13000u);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 30000) == data);
+}
+
+// Subrequests run independently, so one after the failed one may land: the write returns
+// the contiguous prefix, and the size covers everything the server now holds.
+TEST_F(WritePath, UnbufferedWriteCoversWhatLandedPastAFailure) {
+  MemoryBackend::Config bc;
+  bc.max_len = 10000;
+  make({}, bc);
+  backend_->set_fault_fn([](const Call& c) {
+    Fault f;
+    if (c.write && c.pos >= 10000 && c.pos < 20000) {
+      f.kind = Fault::kError;
+      f.errnum = ENOSPC;
+    }
+    return f;
+  });
+  auto data = pattern(30000, 41);
+  auto r = unbuffered_write(*inode_, 0, data.data(), data.size());
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(*r, 10000u);
+  backend_->set_fault_fn(nullptr);
+  auto want = data;
+  std::fill(want.begin() + 10000, want.begin() + 20000, std::byte{0});
+  ASSERT_EQ(server(), want);
+  EXPECT_EQ(inode_->size(), 30000u);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 30000) == want);
+}
+
+// When the first subrequest fails, nothing of the write landed contiguously: the error
+// is returned. With nothing landed the size and the cached bytes stay; with a later part
+// landed, the size still covers it.
+TEST_F(WritePath, UnbufferedWriteFailingAtTheStartReturnsTheError) {
+  MemoryBackend::Config bc;
+  bc.max_len = 10000;
+  make({}, bc);
+  auto old = pattern(5000, 42);
+  write(0, old);
+  ASSERT_TRUE(sync().ok());
+  backend_->set_fault_fn([](const Call& c) {
+    Fault f;
+    if (c.write) {
+      f.kind = Fault::kError;
+      f.errnum = ENOSPC;
+    }
+    return f;
+  });
+  auto data = pattern(30000, 43);
+  auto r = unbuffered_write(*inode_, 0, data.data(), data.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errnum(), ENOSPC);
+  EXPECT_EQ(inode_->size(), 5000u);
+  EXPECT_EQ(server(), old);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 30000) == old);
+
+  backend_->set_fault_fn([](const Call& c) {
+    Fault f;
+    if (c.write && c.pos < 10000) {
+      f.kind = Fault::kError;
+      f.errnum = ENOSPC;
+    }
+    return f;
+  });
+  r = unbuffered_write(*inode_, 0, data.data(), data.size());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.errnum(), ENOSPC);
+  backend_->set_fault_fn(nullptr);
+  auto want = data;
+  std::copy(old.begin(), old.end(), want.begin());
+  std::fill(want.begin() + 5000, want.begin() + 10000, std::byte{0});
+  ASSERT_EQ(server(), want);
+  EXPECT_EQ(inode_->size(), 30000u);
+  EXPECT_TRUE(read_evicted(*inode_, 0, 30000) == want);
+}
+
 TEST(WriteLifetime, ObjectGaugesReturnToZero) {
   MemoryBackend::Config bc;
   bc.async = true;
