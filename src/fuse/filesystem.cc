@@ -149,6 +149,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   co.aname = url.export_path;
   co.uname = opts.uname;
   co.msize = opts.msize;
+  co.connections = opts.conns;
   co.rpc_timeout = opts.timeout;
   co.engine_stats = &fs->engine_->stats();
   auto c = p9::Client::connect(co);

@@ -9,7 +9,7 @@ TEST(MountOptions, ParsesSizesDurationsAndFlags) {
   MountOptions o;
   std::string why;
   ASSERT_TRUE(parse_mount_options("msize=64K,memory=1G,dirty_limit=64M,writeback_delay=500ms,retries=3,"
-                                  "timeout=2s,attr_timeout=0.5,entry_timeout=0,direct_io,ro,readahead=0",
+                                  "timeout=2s,attr_timeout=0.5,entry_timeout=0,direct_io,ro,readahead=0,conns=3",
                                   &o, &why)
                   .ok())
       << why;
@@ -24,6 +24,7 @@ TEST(MountOptions, ParsesSizesDurationsAndFlags) {
   EXPECT_TRUE(o.direct_io);
   EXPECT_TRUE(o.read_only);
   EXPECT_EQ(o.readahead_max, 0u);
+  EXPECT_EQ(o.conns, 3u);
   ASSERT_TRUE(parse_mount_options("writeback_delay=5", &o, &why).ok());
   EXPECT_EQ(o.writeback_delay.count(), 5000);
 }
@@ -31,7 +32,8 @@ TEST(MountOptions, ParsesSizesDurationsAndFlags) {
 TEST(MountOptions, RefusesUnknownMalformedAndOutOfRangeByName) {
   for (const char* bad : {"nosuch=1", "msize=1", "msize=17M", "msize=", "msize", "dirty_limit=lots",
                           "retries=-1", "retries=1001", "timeout=0", "attr_timeout=-1", "attr_timeout=1e9",
-                          "direct_io=1", "writeback_delay=2h", "memory=1K", "msize=99999999999999999999G"}) {
+                          "direct_io=1", "writeback_delay=2h", "memory=1K", "msize=99999999999999999999G",
+                          "conns=0", "conns=17", "conns=", "conns=x"}) {
     MountOptions o;
     std::string why;
     EXPECT_FALSE(parse_mount_options(bad, &o, &why).ok()) << bad;
