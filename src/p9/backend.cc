@@ -80,13 +80,16 @@ void Backend::read_piece(Subrequest& sreq, size_t done, Route rt) {
   auto n = static_cast<uint32_t>(std::min(it.count(), rpc_size(sreq)));
   uint64_t pos = sreq.start() + sreq.transferred() + done;
   auto m = encode(msg::Tread{rt.fid, pos, n});
-  rt.client->call(std::move(*m), MsgType::kRread, Replay::kFail, [this, &sreq, done, n, it, rt](Result<Reply> r) {
+  // Zero-copy: the Rread data is received straight into the folios, which stay pinned
+  // (locked, referenced by the request) until terminated() is called, and the client
+  // writes into them only before this completion runs (Client::call_read).
+  it.truncate(n);
+  std::vector<iovec> dest;
+  it.segments(dest);
+  rt.client->call_read(std::move(*m), std::move(dest), Replay::kFail, [this, &sreq, done, n, rt](Result<Reply> r) {
     if (!r.ok() && ask_main(rt, r.errnum())) return read_piece(sreq, done, {&c_, fid_of(sreq)});
     if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
-    auto d = decode<msg::Rread>(r->body);
-    if (!d.ok() || d->data.v.size() > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));
-    size_t got = d->data.v.size();
-    it.copy_in(d->data.v.data(), got);
+    size_t got = r->data_len;  // the client refused more than the destination (n bytes)
     size_t total = done + got;
     if (got < n) sreq.set_hit_eof();
     if (is_single(sreq) && got == n && total < sreq.len() - sreq.transferred())

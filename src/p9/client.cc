@@ -16,6 +16,14 @@
 //     kWriting. A call is never completed while kWriting with a payload: a timeout or
 //     cancel then drops the connection instead, and closing the socket ends every read of
 //     the payload before the completion runs.
+//  7. A call_read's destination is written only on the I/O thread and only before its
+//     completion runs: by a socket read or copy while the call is not finished (checked
+//     under mu_ just before), or by dispatch, which finished the call itself and runs
+//     its completion after the copy. Such a call completes only on the I/O thread
+//     between socket reads, or (the destructor) after the I/O thread closed the socket.
+//     Once it is finished, the rest of its payload is read into rbuf_ and dropped. A
+//     destination is never written past the count that passed the checks (count <=
+//     dest_len, size == 11 + count <= msize).
 #include "p9/client.h"
 #include "p9/client_call.h"
 #include "p9/lanes.h"
@@ -36,6 +44,53 @@ namespace {
 // Bytes handed to one gathered write: enough to fill the socket buffer, small enough that
 // replies are read between batches.
 constexpr size_t kMaxWriteBatch = 1u << 20;
+
+// size[4] type[1] tag[2] count[4]: the bytes of an Rread before its data.
+constexpr size_t kRreadHead = kHeaderSize + 4;
+// An Rread's data is read straight into its destination only when at least this much of
+// it is still in the socket: below it, a copy costs less than giving up the batching of
+// the replies behind it (a direct read ends 11 bytes into the next reply).
+constexpr size_t kDirectMin = 8192;
+
+// Copies n bytes to `dest` starting `off` bytes into it (the caller checked the bounds).
+void copy_to(const std::vector<iovec>& dest, size_t off, const std::byte* src, size_t n) {
+  for (const iovec& v : dest) {
+    if (!n) return;
+    if (off >= v.iov_len) {
+      off -= v.iov_len;
+      continue;
+    }
+    size_t k = std::min(n, v.iov_len - off);
+    std::memcpy(static_cast<std::byte*>(v.iov_base) + off, src, k);
+    src += k;
+    n -= k;
+    off = 0;
+  }
+}
+
+// Asio hands at most this many buffers to one socket read (and ignores the rest).
+constexpr size_t kMaxReadBuffers = 64;
+
+// Appends the buffers of dest's bytes [off, off + n), at most `max` of them, to out;
+// returns the bytes they cover.
+size_t slice(const std::vector<iovec>& dest, size_t off, size_t n, size_t max,
+             std::vector<asio::mutable_buffer>& out) {
+  size_t covered = 0;
+  for (const iovec& v : dest) {
+    if (!n || !max) break;
+    if (off >= v.iov_len) {
+      off -= v.iov_len;
+      continue;
+    }
+    size_t k = std::min(n, v.iov_len - off);
+    out.push_back(asio::buffer(static_cast<std::byte*>(v.iov_base) + off, k));
+    n -= k;
+    covered += k;
+    off = 0;
+    max--;
+  }
+  return covered;
+}
 
 size_t tag_pool_size(size_t max_inflight) {
   // Invariant 5: one flush tag per ordinary tag. kNoTag (0xFFFF) is never handed out.
@@ -140,6 +195,10 @@ uint64_t Client::call(Bytes header, std::vector<iovec> payload, MsgType expect, 
   c->expect = static_cast<uint8_t>(expect);
   c->replay = replay;
   c->done = std::move(done);
+  return submit(std::move(c));
+}
+
+uint64_t Client::submit(CallPtr c) {
   c->deadline = Clock::now() + opts_.rpc_timeout;
   std::vector<Failure> fail;
   uint64_t id;
@@ -151,12 +210,25 @@ uint64_t Client::call(Bytes header, std::vector<iovec> payload, MsgType expect, 
       fail.push_back({c, state_ == State::kClosed ? make_error(ESHUTDOWN, "9P: client closed")
                                                   : make_error(EINVAL, "9P: not a message")});
     } else {
-      waiting_.push_back(c);
+      waiting_.push_back(std::move(c));
       pump_locked();
     }
   }
   complete(fail);
   return id;
+}
+
+uint64_t Client::call_read(Bytes msg, std::vector<iovec> dest, Replay replay, Completion done) {
+  auto c = std::make_shared<Call>();
+  c->msg = std::move(msg);
+  c->size = c->msg.size();
+  c->into = true;
+  for (const iovec& v : dest) c->dest_len += v.iov_len;
+  c->dest = std::move(dest);
+  c->expect = static_cast<uint8_t>(MsgType::kRread);
+  c->replay = replay;
+  c->done = std::move(done);
+  return submit(std::move(c));
 }
 
 Result<Bytes> Client::call_sync(Bytes msg, MsgType expect, Replay replay) {
@@ -215,6 +287,7 @@ void Client::pump_locked() {
     c->st = Call::St::kQueued;
     by_tag_[tag] = c;
     inflight_++;
+    if (c->into) reads_tagged_.fetch_add(1, std::memory_order_relaxed);
     sendq_.push_back(std::move(c));
   }
   if (!sendq_.empty() && !writing_) {
@@ -227,6 +300,7 @@ void Client::release_tag_locked(uint16_t tag) {
   CallPtr& c = by_tag_[tag];
   if (!c) return;
   if (!c->is_flush) inflight_--;
+  if (c->into) reads_tagged_.fetch_sub(1, std::memory_order_relaxed);
   c.reset();
   free_tags_.push_back(tag);
 }
@@ -400,7 +474,13 @@ void Client::start_write(uint64_t g) {
 }
 
 void Client::start_read(uint64_t g) {
-  sock_->async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+  size_t room = rbuf_.size() - rlen_;
+  // While an Rread may come, read only up to the next reply's head: a larger read would
+  // pull an Rread's data into rbuf_ (servers write a reply at once, so it is usually all
+  // there), to be copied out again. Knowing the head, its data can go to its destination.
+  // Small replies then cost one more read each, and only while call_reads are out.
+  if (reads_tagged_.load(std::memory_order_relaxed) && rlen_ < kRreadHead) room = kRreadHead - rlen_;
+  sock_->async_read_some(asio::buffer(rbuf_.data() + rlen_, room),
                          [this, g](const asio::error_code& ec, size_t n) { on_read(g, ec, n); });
 }
 
@@ -412,28 +492,147 @@ void Client::on_read(uint64_t g, const asio::error_code& ec, size_t n) {
   if (ec) return connection_lost(g, ec == asio::error::eof ? ECONNRESET : ec.value(), "read failed");
   rlen_ += n;
   stats_.bump(stats_.bytes_received, n);
+  process(g);
+}
+
+void Client::process(uint64_t g) {
   const uint32_t ms = msize_.load(std::memory_order_acquire);
-  size_t off = 0;
-  while (rlen_ - off >= 4) {
-    WireReader r(ByteSpan(rbuf_.data() + off, 4));
-    uint32_t size = r.u32();
-    if (size < kHeaderSize || size > ms) {
-      stats_.bump(stats_.protocol_errors);
-      return connection_lost(g, EPROTO, "reply size outside [7, msize]");
+  // A loop, not recursion: a long stream of directly received Rreads passes through here
+  // once per reply (the look-ahead holds the next head).
+  for (;;) {
+    size_t off = 0;
+    bool direct = false;
+    while (rlen_ - off >= 4) {
+      WireReader r(ByteSpan(rbuf_.data() + off, 4));
+      uint32_t size = r.u32();
+      if (size < kHeaderSize || size > ms) {
+        stats_.bump(stats_.protocol_errors);
+        return connection_lost(g, EPROTO, "reply size outside [7, msize]");
+      }
+      if (rlen_ - off < size) {
+        if (rlen_ - off >= kRreadHead) direct = begin_direct(g, off, size);
+        break;
+      }
+      if (!dispatch(ByteSpan(rbuf_.data() + off, size))) {
+        stats_.bump(stats_.protocol_errors);
+        return connection_lost(g, EPROTO, "reply to a tag with no call");
+      }
+      off += size;
+      // A completion may have dropped the connection (test hook) : stop using this buffer.
+      std::lock_guard lk(mu_);
+      if (g != gen_) return;
     }
-    if (rlen_ - off < size) break;
-    if (!dispatch(ByteSpan(rbuf_.data() + off, size))) {
-      stats_.bump(stats_.protocol_errors);
-      return connection_lost(g, EPROTO, "reply to a tag with no call");
+    if (!direct) {
+      std::memmove(rbuf_.data(), rbuf_.data() + off, rlen_ - off);
+      rlen_ -= off;
+      return start_read(g);
     }
-    off += size;
-    // A completion may have dropped the connection (test hook) : stop using this buffer.
-    std::lock_guard lk(mu_);
-    if (g != gen_) return;
+    // The rest of the payload goes to its destination; rbuf_ then holds the look-ahead.
+    if (!direct_read(g) || !finish_direct(g)) return;
   }
-  std::memmove(rbuf_.data(), rbuf_.data() + off, rlen_ - off);
-  rlen_ -= off;
-  start_read(g);
+}
+
+bool Client::begin_direct(uint64_t g, size_t off, uint32_t size) {
+  const std::byte* p = rbuf_.data() + off;
+  WireReader r(ByteSpan(p, kRreadHead));
+  r.u32();
+  uint8_t type = r.u8();
+  uint16_t tag = r.u16();
+  uint32_t count = r.u32();
+  const size_t have = rlen_ - off;
+  // The frame must be exactly its head and count bytes of data (size <= msize was checked
+  // by the caller): otherwise it is received whole and dispatch fails it with EPROTO.
+  if (type != static_cast<uint8_t>(MsgType::kRread) || size != kRreadHead + uint64_t(count)) return false;
+  if (size - have < kDirectMin) return false;
+  CallPtr c;
+  {
+    std::lock_guard lk(mu_);
+    if (g != gen_ || tag >= by_tag_.size()) return false;
+    c = by_tag_[tag];
+    // Only a live call_read whose destination holds the whole count; anything else (an
+    // unknown tag, an abandoned call, a lying count) takes the ordinary path, which
+    // drops, refuses or fails it.
+    if (!c || !c->into || c->is_flush || c->abandoned || c->finished || count > c->dest_len ||
+        (c->st != Call::St::kSent && c->st != Call::St::kWriting))
+      return false;
+  }
+  // Invariant 7: the call was live just now, and only the destructor could finish it
+  // from another thread, which completes it only after this thread closed the socket.
+  copy_to(c->dest, 0, p + kRreadHead, have - kRreadHead);
+  rx_ = Direct{std::move(c), count, have - kRreadHead};
+  rlen_ = 0;  // everything rbuf_ held from off on belonged to this frame
+  return true;
+}
+
+bool Client::direct_read(uint64_t g) {
+  std::vector<asio::mutable_buffer> bufs;
+  for (;;) {
+    bool live;
+    {
+      std::lock_guard lk(mu_);
+      if (g != gen_) return false;  // invariant 3
+      live = !rx_.call->finished;
+    }
+    const size_t want = rx_.count - rx_.got;
+    bufs.clear();
+    size_t asked = want;
+    if (live)  // Asio passes at most 64 buffers to one recvmsg: the rest waits a turn
+      asked = slice(rx_.call->dest, rx_.got, want, kMaxReadBuffers - 1, bufs);
+    else  // invariant 7: completed meanwhile (cancel, timeout): keep the stream in step
+      bufs.push_back(asio::buffer(rbuf_.data() + kRreadHead, want));
+    // The look-ahead: the next reply's head, so that a stream of Rreads takes one read each.
+    if (asked == want) {
+      bufs.push_back(asio::buffer(rbuf_.data(), kRreadHead));
+      asked += kRreadHead;
+    }
+    asio::error_code ec;
+    size_t n = sock_->read_some(bufs, ec);  // non-blocking (install): EAGAIN, never a wait
+    if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+      connection_lost(g, ec == asio::error::eof ? ECONNRESET : ec.value(), "read failed");
+      return false;
+    }
+    if (!ec) {
+      stats_.bump(stats_.bytes_received, n);
+      const size_t part = std::min(n, want);
+      if (!live) stats_.bump(stats_.read_bytes_discarded, part);
+      rx_.got += part;
+      rlen_ = n - part;
+      if (rx_.got == rx_.count) return true;
+      if (n == asked) continue;  // filled every buffer: the socket may hold more
+    }
+    // EAGAIN, or a short read (which drained the socket): bytes that arrive from now on
+    // make it readable again, and the edge-triggered reactor reports that.
+    sock_->async_wait(asio::socket_base::wait_read, [this, g](const asio::error_code& e) {
+      {
+        std::lock_guard lk(mu_);
+        if (g != gen_) return;
+      }
+      if (e) return connection_lost(g, e.value(), "wait for read failed");
+      if (direct_read(g) && finish_direct(g)) process(g);
+    });
+    return false;
+  }
+}
+
+bool Client::finish_direct(uint64_t g) {
+  CallPtr c = std::move(rx_.call);
+  const size_t count = rx_.count;
+  rx_ = Direct{};
+  {
+    std::lock_guard lk(mu_);
+    if (g != gen_) return false;
+    // Finished meanwhile (cancelled or timed out, so abandoned): its tag waits for Rflush.
+    if (c->finished) return true;
+    release_tag_locked(c->tag);
+    c->finished = true;
+    pump_locked();
+  }
+  stats_.bump(stats_.rpcs);
+  stats_.bump(stats_.reads_direct);
+  c->done(Reply{static_cast<uint8_t>(MsgType::kRread), {}, count});
+  if (test_on_reply_) test_on_reply_(++test_replies_);
+  std::lock_guard lk(mu_);
+  return g == gen_;  // a completion may have dropped the connection (test hook)
 }
 
 bool Client::dispatch(ByteSpan frame) {
@@ -472,6 +671,19 @@ bool Client::dispatch(ByteSpan frame) {
   } else if (f->type != c->expect) {
     stats_.bump(stats_.protocol_errors);
     c->done(make_error(EPROTO, "9P: reply of an unexpected type"));
+  } else if (c->into) {
+    // A call_read's Rread that arrived whole in rbuf_: checked like any reply, then
+    // copied. Invariant 7: the call is finished only by this thread now, so nothing else
+    // can complete it between the copy and done.
+    auto d = decode<msg::Rread>(f->body);
+    if (!d.ok() || d->data.v.size() > c->dest_len) {
+      stats_.bump(stats_.protocol_errors);
+      c->done(make_error(EPROTO, "9P: malformed Rread or more data than asked for"));
+    } else {
+      copy_to(c->dest, 0, d->data.v.data(), d->data.v.size());
+      stats_.bump(stats_.reads_copied);
+      c->done(Reply{f->type, {}, d->data.v.size()});
+    }
   } else {
     c->done(Reply{f->type, f->body});
   }

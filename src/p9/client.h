@@ -7,7 +7,9 @@
 //    and is written by the I/O thread, many messages per writev.
 //  - The I/O thread (Asio) reads replies in large chunks, matches them to calls by tag,
 //    turns Rlerror into its errno and a reply of the wrong type or shape into EPROTO,
-//    and runs the completion. A frame that cannot be parsed (bad size, unknown tag)
+//    and runs the completion. The payload of an Rread whose call gave a destination
+//    (call_read) is read from the socket straight into that destination instead (see
+//    "Zero-copy reads" below). A frame that cannot be parsed (bad size, unknown tag)
 //    means the byte stream cannot be trusted any further: the connection is dropped.
 //  - A call past its deadline, or cancelled, completes at once with ETIMEDOUT /
 //    ECANCELED; if it was sent, Tflush(oldtag) follows and the old tag is reused only
@@ -19,6 +21,31 @@
 //    namespace layer resolves by looking at the server. A reconnect thread connects with
 //    exponential backoff, renegotiates msize, re-attaches and rebuilds every fid
 //    (session_setup.h), then hands the socket to the I/O thread.
+//
+// Zero-copy reads (call_read): while call_reads hold tags, a read into the receive buffer
+// stops at the next reply's first 11 bytes (size, type, tag, count); servers write a
+// reply at once, so a larger read would pull a whole Rread in, to be copied out again.
+// If those bytes are an Rread head that checks out (the tag is a live call_read, count <=
+// the destination's length, size == 11 + count <= msize) and at least 8 KiB of data is
+// still to come, the data is read with recvmsg straight into the destination's iovecs,
+// followed by an 11-byte look-ahead into the receive buffer: a stream of Rreads then
+// costs one read each, two when the server is slower than us, and no copy. Any other
+// reply goes through the receive buffer as before, many replies per read when no
+// call_read is out (small RPCs keep their batching); an Rread that arrived whole there
+// is checked the same way and copied. A reply that fails a check is received whole into
+// the receive buffer and fails its call with EPROTO; nothing is written to a destination
+// beyond the count that passed the checks.
+//
+// The destination rule: a call_read's destination receives bytes only while its call is
+// not complete, and its completion runs only when no socket read can be writing into it.
+// Every socket read happens on the I/O thread, between handlers; a cancel, timeout or
+// connection loss completes the call on that thread between two reads, and the
+// destructor completes calls only after the I/O thread has closed the socket. Once the
+// call is complete, what is left of its payload in the stream is read into the receive
+// buffer and thrown away (the stream must stay in step). So: the destination must stay
+// valid until `done` runs, and may be freed as soon as it has run. cancel() itself is
+// asynchronous (it returns before the completion), so a caller that cancels must still
+// wait for `done` before freeing the destination, exactly as for a Twrite payload.
 //
 // Threading: call(), cancel() and the accessors are thread-safe. Completions run on the
 // I/O thread and must not block on another RPC (call_sync from a completion deadlocks);
@@ -93,10 +120,12 @@ enum class Replay : uint8_t {
 };
 
 // A reply as the completion sees it. body views the receive buffer: valid only during
-// the completion.
+// the completion. For a call_read's Rread, body is empty and data_len is the number of
+// bytes placed at the start of the destination (<= its length, checked).
 struct Reply {
   uint8_t type = 0;
   ByteSpan body;
+  size_t data_len = 0;
 };
 
 using Completion = std::function<void(Result<Reply>)>;
@@ -117,6 +146,11 @@ class Client {
   // counting the payload too) is followed on the wire by the payload segments, which are
   // read in place. Requires: the payload stays valid and unchanged until done runs.
   uint64_t call(Bytes header, std::vector<iovec> payload, MsgType expect, Replay replay, Completion done);
+  // A Tread (msg, encoded) whose Rread data goes straight into `dest` (zero-copy; see
+  // "Zero-copy reads" above). The completion gets Reply{kRread, {}, count}; an Rread whose
+  // count exceeds dest's total length fails with EPROTO. Requires: dest stays valid until
+  // done runs; nothing is written to it after that.
+  uint64_t call_read(Bytes msg, std::vector<iovec> dest, Replay replay, Completion done);
   // Completes the call with ECANCELED (and flushes it if sent). False if already done.
   bool cancel(uint64_t id);
 
@@ -171,11 +205,23 @@ class Client {
   };
 
   explicit Client(ClientOptions options);
+  uint64_t submit(CallPtr c);            // a built call: deadline, id, queue
   void install(int fd, uint32_t msize);  // I/O thread: adopt a set-up socket
   void pump_locked();                    // assign tags to waiting calls, start writing
   void start_write(uint64_t gen);
   void start_read(uint64_t gen);
   void on_read(uint64_t gen, const asio::error_code& ec, size_t n);
+  void process(uint64_t gen);  // parse what rbuf_ holds, then read more
+  // The incomplete frame at rbuf_[off] (size bytes in all) is an Rread for a live
+  // call_read that checks out: copy what has arrived of its data to the destination and
+  // set rx_ up for the rest. False: receive it into rbuf_ as usual.
+  bool begin_direct(uint64_t gen, size_t off, uint32_t size);
+  // Reads what it can of rx_'s payload (and the look-ahead); true when it is complete,
+  // false when it waits for the socket (resuming by itself) or the connection is gone.
+  bool direct_read(uint64_t gen);
+  // Completes rx_'s call (unless it was completed meanwhile); false if the connection
+  // changed under the completion.
+  bool finish_direct(uint64_t gen);
   bool dispatch(ByteSpan frame);  // false: no call owns this tag (connection is unusable)
   void connection_lost(uint64_t gen, int err, const char* why);
   void abandon_locked(const CallPtr& c, const Error& e, std::vector<Failure>& fail);
@@ -198,6 +244,14 @@ class Client {
   asio::steady_timer sweep_timer_;
   Bytes rbuf_;       // I/O thread only
   size_t rlen_ = 0;  // bytes of rbuf_ holding unparsed data
+  // The Rread payload being read straight into its call's destination (I/O thread only;
+  // call is null when none is). rbuf_ is empty meanwhile, apart from the look-ahead.
+  struct Direct {
+    CallPtr call;
+    size_t count = 0;  // the Rread's data bytes
+    size_t got = 0;    // of them received
+  };
+  Direct rx_;
 
   mutable std::mutex mu_;  // guards everything below; a leaf lock, never held in a completion
   std::condition_variable cv_;
@@ -207,6 +261,9 @@ class Client {
   std::vector<CallPtr> by_tag_;   // calls holding a tag: queued, sent or awaiting Rflush
   std::vector<uint16_t> free_tags_;
   size_t inflight_ = 0;           // tags held by ordinary (non-flush) calls
+  // Tags held by call_reads (changed under mu_; the I/O thread reads it without): while
+  // any is held, reads into rbuf_ stop at the next reply's head (start_read).
+  std::atomic<size_t> reads_tagged_{0};
   std::deque<CallPtr> waiting_;   // calls without a tag
   std::deque<CallPtr> sendq_;     // tagged, not yet handed to a write
   bool writing_ = false;

@@ -19,6 +19,9 @@ struct Client::Call {
   uint64_t id = 0;
   Bytes msg;                     // the whole message, or its header when payload is set
   std::vector<iovec> payload;    // borrowed data sent after msg (invariant 6)
+  bool into = false;             // call_read: the Rread data goes to dest (invariant 7)
+  std::vector<iovec> dest;
+  size_t dest_len = 0;
   size_t size = 0;               // msg + payload bytes
   uint8_t expect = 0;
   Replay replay = Replay::kResend;

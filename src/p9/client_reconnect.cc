@@ -21,6 +21,8 @@ void Client::install(int fd, uint32_t msize) {
   auto s = std::make_unique<asio::generic::stream_protocol::socket>(io_);
   asio::error_code ec;
   s->assign(proto, fd, ec);
+  // Direct reads (client.cc, begin_direct) call read_some and must get EAGAIN, not block.
+  if (!ec) s->non_blocking(true, ec);
   uint64_t g;
   {
     std::lock_guard lk(mu_);
@@ -37,6 +39,7 @@ void Client::install(int fd, uint32_t msize) {
     sock_ = std::move(s);
     rbuf_.resize(std::max<size_t>(2 * size_t(msize), 256 * 1024));
     rlen_ = 0;
+    rx_ = Direct{};
     msize_.store(msize, std::memory_order_release);
     state_ = State::kUp;
     writing_ = false;
@@ -64,6 +67,7 @@ void Client::connection_lost(uint64_t g, int err, const char* why) {
     asio::error_code ignored;
     sock_->close(ignored);
     rlen_ = 0;
+    rx_ = Direct{};  // a payload being received directly: its call is sorted below
     std::vector<CallPtr> again;
     for (auto& c : by_tag_) {
       if (!c) continue;
@@ -83,6 +87,7 @@ void Client::connection_lost(uint64_t g, int err, const char* why) {
     free_tags_.clear();
     for (size_t t = by_tag_.size(); t-- > 0;) free_tags_.push_back(static_cast<uint16_t>(t));
     inflight_ = 0;
+    reads_tagged_.store(0, std::memory_order_relaxed);
     sendq_.clear();
     // Older calls first, ahead of the ones that never got a tag.
     std::sort(again.begin(), again.end(), [](const CallPtr& a, const CallPtr& b) { return a->id < b->id; });

@@ -27,6 +27,9 @@ namespace netfs::p9 {
   X(fids_rebuilt)      /* fids walked again after reconnects */                     \
   X(fids_stale)        /* fids that could not be rebuilt */                        \
   X(locks_reacquired)  /* POSIX locks taken again after reconnects */             \
+  X(reads_direct)      /* call_read payloads read from the socket into their destination */ \
+  X(reads_copied)      /* call_read payloads that arrived whole in the receive buffer */   \
+  X(read_bytes_discarded) /* payload of call_reads completed before it all arrived */      \
   X(sync_rpcs)         /* calls a caller blocked on (call_sync): its round trips */ \
   X(clunks_unanswered) /* Tclunks that timed out: their fid numbers stay retired */
 
