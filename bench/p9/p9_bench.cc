@@ -241,24 +241,30 @@ bool run_getattrs(testing::DiodServer& diod, size_t depth, size_t n, double& rat
   std::condition_variable cv;
   size_t sent = 0, done = 0;
   int err = 0;
-  std::function<void()> next = [&] {
-    {
-      std::lock_guard lk(mu);
-      if (sent == n) return;
-      sent++;
-    }
+  // Each completion sends the next call before it counts itself done: once done == n
+  // this function returns and its locals go, so the last completion touches nothing
+  // after its notify (made under the lock the waiter needs).
+  std::function<void()> send = [&] {
     c.call(p9::encode(p9::msg::Tgetattr{p9::FidTable::kRootFid, p9::getattr_mask::kBasic}).value(),
            p9::MsgType::kRgetattr, p9::Replay::kResend, [&](Result<p9::Reply> r) {
+             bool more;
              {
                std::lock_guard lk(mu);
-               if (!r.ok() && !err) err = r.errnum();
-               if (++done == n) cv.notify_all();
+               more = sent < n;
+               if (more) sent++;
              }
-             next();
+             if (more) send();
+             std::lock_guard lk(mu);
+             if (!r.ok() && !err) err = r.errnum();
+             if (++done == n) cv.notify_all();
            });
   };
   auto t0 = Clock::now();
-  for (size_t i = 0; i < depth; i++) next();
+  {
+    std::lock_guard lk(mu);
+    sent = std::min(depth, n);
+  }
+  for (size_t i = 0; i < std::min(depth, n); i++) send();
   std::unique_lock lk(mu);
   cv.wait(lk, [&] { return done == n; });
   rate = double(n) / secs(t0, Clock::now());
