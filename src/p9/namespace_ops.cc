@@ -44,6 +44,13 @@ Path Namespace::path_of(uint32_t fid) const {
 
 // ---------------------------------------------------------------- fids
 
+namespace {
+// A call that failed this way was sent and may have been carried out: we stopped waiting
+// (timeout, cancel), the server did not say no. Any other error means the server refused
+// it, or the session (and every fid it made) is gone.
+bool may_exist_on_server(const Error& e) { return e.errnum == ETIMEDOUT || e.errnum == ECANCELED; }
+}  // namespace
+
 Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& names) {
   auto base = c_.fids().get(from);
   if (!base) return make_error(EBADF, "9P walk: unknown fid");
@@ -63,8 +70,11 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
     if (r.ok() && r->qids.v.size() > n) r = make_error(EPROTO, "9P walk: more qids than names");
     if (r.ok() && r->qids.v.size() < n) r = make_error(ENOENT, "9P walk: name not found");
     if (!r.ok()) {
-      if (made)
-        c_.release_fid(fid);  // the server holds the partly walked fid: clunk it
+      // A walk that timed out or was cancelled may still have run on the server (its
+      // Rwalk can beat our Tflush): the number must not go back to the pool until a
+      // Tclunk has settled it, or every later walk would draw it and collide.
+      if (made || may_exist_on_server(r.error()))
+        c_.release_fid(fid);  // the server holds (or may hold) the fid: clunk it
       else
         ft.release(fid);  // never created on the server
       return r.error();
@@ -381,7 +391,10 @@ Result<Bytes> Namespace::getxattr(uint32_t fid, std::string_view name) {
     uint32_t xf = c_.fids().alloc();
     auto w = c_.rpc<msg::Rxattrwalk>(msg::Txattrwalk{fid, xf, std::string(name)}, Replay::kFail);
     if (!w.ok()) {
-      c_.fids().release(xf);
+      if (may_exist_on_server(w.error()))
+        c_.release_fid(xf);  // see walk(): settle the number with a Tclunk
+      else
+        c_.fids().release(xf);
       if (lost_in_flight(w.error()) && attempt == 0) continue;
       return w.error();
     }

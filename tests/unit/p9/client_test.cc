@@ -407,5 +407,42 @@ TEST(P9Client, UnansweredClunkRetiresItsNumber) {
   EXPECT_NE(c->fids().alloc(), fid) << "the server may still hold it";
 }
 
+// A Twalk that timed out may still have run on the server: its Rwalk can cross our
+// Tflush. The fid number must stay out of the pool until a Tclunk settles it; before the
+// fix it went straight back, the next walk drew it, collided, gave it back again, and
+// every later walk failed until a reconnect.
+TEST(P9Namespace, ATimedOutWalkKeepsItsFidNumberUntilATclunkSettlesIt) {
+  FakeServer s;
+  auto o = opts(s);
+  o.rpc_timeout = 200ms;
+  auto c = connect(o);
+  Namespace ns(*c);
+  auto fut = std::async(std::launch::async, [&] { return ns.walk(Namespace::root(), {"f"}); });
+  auto w = s.next();
+  ASSERT_TRUE(w);
+  ASSERT_EQ(w->type, static_cast<uint8_t>(MsgType::kTwalk));
+  uint32_t newfid = decode<msg::Twalk>(w->body)->newfid;
+  auto f = s.next(2s);
+  ASSERT_TRUE(f);
+  ASSERT_EQ(f->type, static_cast<uint8_t>(MsgType::kTflush));
+  msg::Rwalk rw;  // the server did walk: newfid exists there now
+  rw.qids.v.push_back(Qid{0, 0, 99});
+  s.reply(w->tag, rw);
+  s.reply(f->tag, msg::Rflush{});
+  EXPECT_EQ(fut.get().errnum(), ETIMEDOUT);
+  // The client settles the number with a Tclunk, which we leave unanswered for now.
+  auto cl = s.next(2s);
+  ASSERT_TRUE(cl);
+  ASSERT_EQ(cl->type, static_cast<uint8_t>(MsgType::kTclunk));
+  EXPECT_EQ(decode<msg::Tclunk>(cl->body)->fid, newfid);
+  auto fut2 = std::async(std::launch::async, [&] { return ns.walk(Namespace::root(), {"g"}); });
+  auto w2 = s.next();
+  ASSERT_TRUE(w2);
+  EXPECT_NE(decode<msg::Twalk>(w2->body)->newfid, newfid) << "fid reused while the server may hold it";
+  s.reply(w2->tag, msg::Rlerror{ENOENT});
+  EXPECT_EQ(fut2.get().errnum(), ENOENT);
+  s.reply(cl->tag, msg::Rclunk{});
+}
+
 }  // namespace
 }  // namespace netfs::p9
