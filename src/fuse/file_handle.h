@@ -29,7 +29,13 @@ struct FileHandle {
   ReadaheadState ra;
   std::mutex cursor_mu;
   Errseq::Cursor wb_cursor = 0;
-  uint64_t lock_owner = 0;       // FUSE lock owner seen on this handle (for release)
+  // POSIX lock owners that took a lock through this open file and have not closed it
+  // since (a FUSE flush with their owner): at release their locks go. That covers OFD
+  // locks (owned by the open file, whose close sends no flush of that owner) and a flush
+  // that never came; a process that closed and locked again through another open file
+  // keeps its new locks.
+  std::mutex lock_owners_mu;
+  std::vector<uint64_t> lock_owners;
   // flock(2): a fid of its own, opened at the first flock, whose server-side lock is this
   // open file's (diod turns Tlock into flock(2) on the fid's file descriptor, so two
   // open files here conflict on the server as two anywhere else would). Clunked at

@@ -791,7 +791,24 @@ Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, 
   return perform_write(*fh.inode, off, buf, len, WriteMode::kWriteBack);
 }
 
-Status Filesystem::flush(FileHandle& fh) {
+Status Filesystem::flush(FileHandle& fh, uint64_t lock_owner) {
+  Status st = flush_data(fh);
+  // After the write-back: whoever gets the lock next (here or on another client) must find
+  // what was written under it on the server.
+  std::shared_ptr<LockTable> t;
+  {
+    std::lock_guard lk(fh.node->io_mu);
+    t = fh.node->posix_locks;
+  }
+  if (t) t->release_owner(lock_owner);
+  {
+    std::lock_guard lk(fh.lock_owners_mu);
+    std::erase(fh.lock_owners, lock_owner);
+  }
+  return st;
+}
+
+Status Filesystem::flush_data(FileHandle& fh) {
   if ((fh.flags & O_ACCMODE) == O_RDONLY && !fh.wrote) return ok_status();
   Inode& inode = *fh.inode;
   // Nothing written through this handle and nothing dirty: this close sends nothing, so
@@ -821,10 +838,36 @@ void Filesystem::release(FileHandle* fh) {
   auto n = fh->node;
   // Closing the server's file drops its flock, as the last close of an open file does.
   if (fh->flock_fid != p9::kNoFid) (void)ns_->clunk(fh->flock_fid);
+  std::shared_ptr<LockTable> t;
+  uint32_t posix_fid = p9::kNoFid;
+  bool last = false;
   {
     std::lock_guard lk(n->io_mu);
-    n->open_count--;
+    t = n->posix_locks;
+    if (--n->open_count == 0) {
+      last = true;
+      // No open file is left, so no owner may hold a POSIX lock; the next lock makes a
+      // new table and fid.
+      n->posix_locks.reset();
+      posix_fid = n->posix_lock_fid.exchange(p9::kNoFid);
+    }
   }
+  if (t) {
+    // Owners that locked through this open file and never closed it (OFD locks, owned by
+    // the open file itself; a lost flush) lose their locks with it.
+    std::vector<uint64_t> owners;
+    {
+      std::lock_guard lk(fh->lock_owners_mu);
+      owners.swap(fh->lock_owners);
+    }
+    if (last) {
+      t->drop_all();  // no server call: the fid's clunk below drops the server's lock
+    } else {
+      for (uint64_t owner : owners) t->release_owner(owner);
+    }
+  }
+  // The server's lock goes with the fid's open file (diod: its file descriptor).
+  if (posix_fid != p9::kNoFid) (void)ns_->clunk(posix_fid);
   delete fh;
   // A node the kernel forgot while the file was open leaves now.
   table_->prune(n);
@@ -1052,28 +1095,154 @@ Status Filesystem::removexattr(uint64_t ino, std::string_view name) {
 
 namespace {
 
-p9::Lock to_p9_lock(const struct flock& l, uint64_t owner, const std::string& client) {
-  p9::Lock k;
-  k.type = l.l_type == F_RDLCK ? p9::lock_type::kRdlck : l.l_type == F_WRLCK ? p9::lock_type::kWrlck
-                                                                             : p9::lock_type::kUnlck;
-  k.start = static_cast<uint64_t>(l.l_start);
-  k.length = static_cast<uint64_t>(l.l_len);
-  // The server tells lock owners apart by (proc_id, client_id): the FUSE lock owner is
-  // unique per open file description / process, so it goes into both.
-  k.proc_id = static_cast<uint32_t>(owner ^ (owner >> 32));
-  k.client_id = client + ":" + std::to_string(owner);
-  return k;
+// struct flock as FUSE hands it over (l_whence SEEK_SET, l_len 0 = to the end of the
+// file) → a RecordLock. A negative l_len (POSIX allows it: the bytes before l_start)
+// arrives normalised by the kernel, and is taken here too.
+Result<RecordLock> to_record(const struct flock& l, uint64_t owner) {
+  RecordLock r;
+  r.owner = owner;
+  r.type = l.l_type;
+  r.pid = l.l_pid;
+  int64_t start = l.l_start, len = l.l_len;
+  if (len < 0) {
+    start += len;
+    len = -len;
+  }
+  if (start < 0) return make_error(EINVAL, "lock: negative start");
+  r.start = static_cast<uint64_t>(start);
+  if (len == 0 || static_cast<uint64_t>(len) - 1 >= kLockEof - r.start) {
+    r.end = kLockEof;
+  } else {
+    r.end = r.start + static_cast<uint64_t>(len) - 1;
+  }
+  return r;
 }
 
 }  // namespace
 
-Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, bool sleep) {
-  uint32_t fid;
+std::shared_ptr<LockTable> Filesystem::lock_table(const std::shared_ptr<Node>& n) {
+  std::lock_guard lk(n->io_mu);
+  if (!n->posix_locks) {
+    // The table lives in the node and goes before it: the raw pointer stays valid.
+    Node* np = n.get();
+    n->posix_locks = std::make_shared<LockTable>(
+        [this, np](ServerMode from, ServerMode to) { return posix_server_lock(*np, from, to); });
+  }
+  return n->posix_locks;
+}
+
+Status Filesystem::posix_server_lock(Node& n, ServerMode from, ServerMode to) {
+  if (from == ServerMode::kWrite && to != ServerMode::kWrite) {
+    // What was written under a write lock reaches the server before anyone elsewhere can
+    // take the lock (NFS does the same at unlock).
+    std::shared_ptr<Inode> inode;
+    {
+      std::lock_guard lk(n.io_mu);
+      inode = n.inode;
+    }
+    // A failure is reported to the open files at their fsync or close (errseq); the lock
+    // goes anyway, as the kernel's would.
+    if (inode) {
+      Errseq::Cursor since = inode->wb_err().sample();
+      (void)netfs::fsync(*inode, since);
+    }
+  }
+  uint32_t fid = n.posix_lock_fid.load();
+  if (fid == p9::kNoFid) {
+    if (to == ServerMode::kNone) return ok_status();  // nothing held
+    auto f = open_lock_fid(n);
+    if (!f.ok()) return f.error();
+    fid = *f;
+    n.posix_lock_fid.store(fid);
+  }
+  p9::Lock k;
+  k.type = to == ServerMode::kNone   ? p9::lock_type::kUnlck
+           : to == ServerMode::kRead ? p9::lock_type::kRdlck
+                                     : p9::lock_type::kWrlck;
+  k.start = 0;
+  k.length = 0;  // the whole file: diod locks whole files (flock(2)) whatever we ask
+  k.proc_id = static_cast<uint32_t>(::getpid());
+  k.client_id = lock_client_id_ + ":posix";
+  // Never the block flag: diod ignores it, and the table polls (without its mutex).
+  return lock_polled(fid, k, /*sleep=*/false);
+}
+
+Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, bool sleep,
+                         const std::atomic<bool>* cancel) {
+  auto r = to_record(l, owner);
+  if (!r.ok()) return r.error();
+  std::shared_ptr<LockTable> t;
+  if (r->type == F_UNLCK) {
+    std::lock_guard lk(fh.node->io_mu);
+    t = fh.node->posix_locks;
+    if (!t) return ok_status();  // nothing held on this file
+  } else {
+    t = lock_table(fh.node);
+  }
+  Status st = t->set(*r, sleep, cancel);
+  if (st.ok() && r->type != F_UNLCK) {
+    std::lock_guard lk(fh.lock_owners_mu);
+    if (std::find(fh.lock_owners.begin(), fh.lock_owners.end(), owner) == fh.lock_owners.end())
+      fh.lock_owners.push_back(owner);
+  }
+  return st;
+}
+
+void Filesystem::wake_lock_waiters(FileHandle& fh) {
+  std::shared_ptr<LockTable> t;
   {
     std::lock_guard lk(fh.node->io_mu);
-    fid = fh.node->io_fid;
+    t = fh.node->posix_locks;
   }
-  return lock_polled(fid, to_p9_lock(l, owner, lock_client_id_), sleep);
+  if (t) t->wake();
+}
+
+Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, uint64_t owner) {
+  auto r = to_record(l, owner);
+  if (!r.ok()) return r.error();
+  auto t = lock_table(fh.node);
+  Node& n = *fh.node;
+  auto server_test = [&](short type) -> Result<std::optional<RecordLock>> {
+    // Asked only while we hold no server lock, so diod's test (a flock it takes and drops
+    // on our fid) finds other clients' locks only.
+    uint32_t fid = n.posix_lock_fid.load();
+    if (fid == p9::kNoFid) {
+      auto f = open_lock_fid(n);
+      if (!f.ok()) return f.error();
+      fid = *f;
+      n.posix_lock_fid.store(fid);
+    }
+    p9::Lock k;
+    k.type = type == F_WRLCK ? p9::lock_type::kWrlck : p9::lock_type::kRdlck;
+    k.start = 0;
+    k.length = 0;
+    k.proc_id = static_cast<uint32_t>(::getpid());
+    k.client_id = lock_client_id_ + ":posix";
+    auto g = ns_->getlock(fid, k);
+    if (!g.ok()) return g.error();
+    if (g->type == p9::lock_type::kUnlck) return std::optional<RecordLock>();
+    // diod tells neither the holder's range nor its process: the whole file, pid 0.
+    RecordLock h;
+    h.type = g->type == p9::lock_type::kRdlck ? F_RDLCK : F_WRLCK;
+    h.start = 0;
+    h.end = kLockEof;
+    h.pid = 0;
+    return std::optional<RecordLock>(h);
+  };
+  auto c = t->test(*r, server_test);
+  if (!c.ok()) return c.error();
+  struct flock out = l;
+  out.l_whence = SEEK_SET;
+  if (!*c) {
+    out.l_type = F_UNLCK;
+    return out;
+  }
+  const RecordLock& h = **c;
+  out.l_type = h.type;
+  out.l_start = static_cast<off_t>(h.start);
+  out.l_len = h.end == kLockEof ? 0 : static_cast<off_t>(h.end - h.start + 1);
+  out.l_pid = h.pid;
+  return out;
 }
 
 Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner) {
@@ -1082,27 +1251,9 @@ Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner) {
   std::unique_lock lk(fh.flock_mu);
   if (fh.flock_fid == p9::kNoFid) {
     if ((op & ~LOCK_NB) == LOCK_UN) return ok_status();  // nothing held
-    // A fid of this open file's own, walked from the root along the node's path (the
-    // node's fid may be its open I/O fid, which cannot be walked from).
-    p9::Path path;
-    {
-      FidRef r(*fh.node);
-      auto fi = client_->fids().get(r.fid());
-      if (!fi) return make_error(ESTALE, "flock: the file has no fid");
-      path = fi->path;
-    }
-    auto e = ns_->walk(p9::Namespace::root(), path);
-    if (!e.ok()) return e.error();
-    if (e->qid.path != fh.node->qid.path) {
-      (void)ns_->clunk(e->fid);
-      return make_error(ESTALE, "flock: the name is another file now");
-    }
-    auto o = ns_->open(e->fid, O_RDONLY);
-    if (!o.ok()) {
-      (void)ns_->clunk(e->fid);
-      return o.error();
-    }
-    fh.flock_fid = e->fid;
+    auto fid = open_lock_fid(*fh.node);
+    if (!fid.ok()) return fid.error();
+    fh.flock_fid = *fid;
   }
   uint32_t fid = fh.flock_fid;
   lk.unlock();
@@ -1117,6 +1268,30 @@ Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner) {
   return st;
 }
 
+Result<uint32_t> Filesystem::open_lock_fid(Node& n) {
+  // Walked from the root along the node's path: the node's fid may be its open I/O fid,
+  // which cannot be walked from.
+  p9::Path path;
+  {
+    FidRef r(n);
+    auto fi = client_->fids().get(r.fid());
+    if (!fi) return make_error(ESTALE, "lock: the file has no fid");
+    path = fi->path;
+  }
+  auto e = ns_->walk(p9::Namespace::root(), path);
+  if (!e.ok()) return e.error();
+  if (e->qid.path != n.qid.path) {
+    (void)ns_->clunk(e->fid);
+    return make_error(ESTALE, "lock: the name is another file now");
+  }
+  auto o = ns_->open(e->fid, O_RDONLY);
+  if (!o.ok()) {
+    (void)ns_->clunk(e->fid);
+    return o.error();
+  }
+  return e->fid;
+}
+
 Status Filesystem::lock_polled(uint32_t fid, const p9::Lock& k, bool sleep) {
   auto backoff = std::chrono::milliseconds(10);
   for (;;) {
@@ -1129,22 +1304,6 @@ Status Filesystem::lock_polled(uint32_t fid, const p9::Lock& k, bool sleep) {
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
-}
-
-Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, uint64_t owner) {
-  uint32_t fid;
-  {
-    std::lock_guard lk(fh.node->io_mu);
-    fid = fh.node->io_fid;
-  }
-  auto g = ns_->getlock(fid, to_p9_lock(l, owner, lock_client_id_));
-  if (!g.ok()) return g.error();
-  struct flock out = l;
-  out.l_type = g->type == p9::lock_type::kRdlck ? F_RDLCK : g->type == p9::lock_type::kWrlck ? F_WRLCK : F_UNLCK;
-  out.l_start = static_cast<off_t>(g->start);
-  out.l_len = static_cast<off_t>(g->length);
-  out.l_pid = static_cast<pid_t>(g->proc_id);
-  return out;
 }
 
 // ---------------------------------------------------------------- control

@@ -114,7 +114,10 @@ class Filesystem {
                                                const Caller& who);
   Result<size_t> read(FileHandle& fh, uint64_t off, void* buf, size_t len);
   Result<size_t> write(FileHandle& fh, uint64_t off, const void* buf, size_t len);
-  Status flush(FileHandle& fh);  // close(2): write back, report write-back errors
+  // close(2): write back, report write-back errors, then drop the POSIX locks of
+  // lock_owner (the closing process) on the file, as closing any descriptor of a file
+  // does (the kernel sends no unlock of its own for FUSE locks: it leaves it to flush).
+  Status flush(FileHandle& fh, uint64_t lock_owner);
   void release(FileHandle* fh);
   Status fsync(FileHandle& fh, bool datasync);
 
@@ -134,10 +137,14 @@ class Filesystem {
   Result<std::vector<std::string>> listxattr(uint64_t ino);
   Status setxattr(uint64_t ino, std::string_view name, const void* value, size_t size, int flags);
   Status removexattr(uint64_t ino, std::string_view name);
-  // POSIX record locks on the server (Tlock / Tgetlock). sleep: wait for a conflicting
-  // lock to go away (polled, as v9fs does: 9P has no lock callbacks).
-  Status setlk(FileHandle& fh, const struct flock& lk, uint64_t owner, bool sleep);
+  // POSIX record locks (fcntl, lockf): arbitrated between local owners by the node's
+  // LockTable, with one whole-file Tlock on the server for all of them (docs/fuse.md).
+  // lk.l_pid is the requesting process (F_GETLK reports it to others). sleep: wait until
+  // granted, or EINTR once *cancel is true (then call wake_lock_waiters).
+  Status setlk(FileHandle& fh, const struct flock& lk, uint64_t owner, bool sleep,
+               const std::atomic<bool>* cancel = nullptr);
   Result<struct flock> getlk(FileHandle& fh, const struct flock& lk, uint64_t owner);
+  void wake_lock_waiters(FileHandle& fh);
   // flock(2) on the server: a whole-file Tlock on the handle's own lock fid. op is
   // LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB: EWOULDBLOCK instead of waiting (else
   // polled as setlk is).
@@ -179,6 +186,15 @@ class Filesystem {
   // Requires n->io_mu held and n->inode set.
   FileHandle* new_handle_locked(const std::shared_ptr<Node>& n, int flags);
   void swap_fid(Node& n, uint32_t fid);
+  // flush's write-back part.
+  Status flush_data(FileHandle& fh);
+  // The node's lock table, made on first use.
+  std::shared_ptr<LockTable> lock_table(const std::shared_ptr<Node>& n);
+  // The table's server side: moves the node's whole-file Tlock from `from` to `to`.
+  Status posix_server_lock(Node& n, ServerMode from, ServerMode to);
+  // A fid of n's file of its own, walked from the root along n's path and opened
+  // read-only, for a server lock that is not the I/O fid's (flock, POSIX locks).
+  Result<uint32_t> open_lock_fid(Node& n);
   // Polls Tlock on fid until it is granted (sleep) or refused: EAGAIN.
   Status lock_polled(uint32_t fid, const p9::Lock& k, bool sleep);
   // After a directory moved: new fids for every node whose path lies below prefix.

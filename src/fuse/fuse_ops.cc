@@ -2,6 +2,7 @@
 
 #include <sys/file.h>
 
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -51,6 +52,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
   // Close-to-open decides when cached pages go (keep_cache at open), not every getattr.
   conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+  // POSIX locks are ours to arbitrate (the node's LockTable), with one server lock per
+  // file for all local owners; without this the kernel would keep them local to the mount
+  // and no other client would see them.
   if (conn->capable & FUSE_CAP_POSIX_LOCKS) conn->want |= FUSE_CAP_POSIX_LOCKS;
   // flock(2) goes to the server as a whole-file Tlock on a fid of the open file's own
   // (Filesystem::flock).
@@ -156,7 +160,12 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t of
   fuse_reply_write(req, *r);
 }
 
-void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) { reply_status(req, fs_of(req).flush(fh_of(fi))); }
+// fi->lock_owner is the closing process's (libfuse fills it for FLUSH): its POSIX locks
+// on the file go, which is how a FUSE filesystem learns of close(2) for locks (the
+// kernel's locks_remove_posix sends no unlock for locks it left to us).
+void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  reply_status(req, fs_of(req).flush(fh_of(fi), fi->lock_owner));
+}
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   fs_of(req).release(&fh_of(fi));
@@ -286,8 +295,31 @@ void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock
   fuse_reply_lock(req, &*r);
 }
 
+// A blocking F_SETLKW waits in the lock table, holding this worker. A signal to the
+// waiting process makes the kernel send FUSE_INTERRUPT: libfuse calls on_lock_interrupt
+// on another worker, and the wait ends with EINTR (a SIGKILLed process would otherwise sit
+// in D state until the lock came free).
+struct LockWait {
+  Filesystem* fs;
+  FileHandle* fh;
+  std::atomic<bool> interrupted{false};
+};
+
+void on_lock_interrupt(fuse_req_t, void* data) {
+  auto* w = static_cast<LockWait*>(data);
+  w->interrupted.store(true);
+  w->fs->wake_lock_waiters(*w->fh);
+}
+
 void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
-  reply_status(req, fs_of(req).setlk(fh_of(fi), *lock, fi->lock_owner, sleep != 0));
+  if (!sleep) return reply_status(req, fs_of(req).setlk(fh_of(fi), *lock, fi->lock_owner, false));
+  LockWait w{&fs_of(req), &fh_of(fi)};
+  fuse_req_interrupt_func(req, on_lock_interrupt, &w);  // runs at once if already interrupted
+  Status st = fs_of(req).setlk(fh_of(fi), *lock, fi->lock_owner, true, &w.interrupted);
+  // libfuse calls the function under the request's lock, which this takes too: after it
+  // returns, no call with &w is running or can start.
+  fuse_req_interrupt_func(req, nullptr, nullptr);
+  reply_status(req, st);
 }
 
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {

@@ -28,6 +28,7 @@
 #include <shared_mutex>
 
 #include "cache/store_cookie.h"
+#include "fuse/lock_table.h"
 #include "netfs/inode.h"
 #include "netfs/read.h"
 #include "p9/protocol.h"
@@ -83,6 +84,14 @@ struct Node {
   uint64_t listing_gen = 0;
   bool listing_may_hold = false;  // the object may hold a listing: a change must empty it
   bool listing_absent = false;    // no object on disk and listing unset (looked once)
+
+  // POSIX record locks of every local owner on this file (io_mu guards the pointer; the
+  // table locks itself), made at the first lock request, dropped with the last open file.
+  std::shared_ptr<LockTable> posix_locks;
+  // The fid the mount's whole-file server lock for those locks is taken on: walked and
+  // opened at the first server lock, clunked with the last open file. Only the table's
+  // server calls use it (one at a time per table); atomic for the release that clunks it.
+  std::atomic<uint32_t> posix_lock_fid{p9::kNoFid};
 };
 
 // Holds fid_mu shared: the fid stays valid (not swapped and clunked) while this lives.

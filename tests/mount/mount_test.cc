@@ -5,12 +5,15 @@
 #include <sys/stat.h>
 #include <grp.h>
 #include <sys/wait.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <random>
 #include <set>
@@ -430,6 +433,205 @@ TEST_F(Mount, FlockConflictsWithTheServerAndBetweenOpenFiles) {
   ::close(srv);
   ::close(ready[0]);
   ::close(ready[1]);
+}
+
+// fcntl F_SETLK / F_SETLKW of [start, start + len) (len 0: to the end): 0 or the errno.
+int setlk(int fd, short type, off_t start, off_t len, bool wait = false) {
+  struct flock l {};
+  l.l_type = type;
+  l.l_whence = SEEK_SET;
+  l.l_start = start;
+  l.l_len = len;
+  return ::fcntl(fd, wait ? F_SETLKW : F_SETLK, &l) == 0 ? 0 : errno;
+}
+
+// Runs f in a forked process (its own lock owner); f's result is its exit code.
+pid_t spawn(const std::function<int()>& f) {
+  pid_t pid = ::fork();
+  if (pid == 0) _exit(f());
+  return pid;
+}
+
+int exit_code(pid_t pid) {
+  int status = 0;
+  if (::waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Until pid sits in fcntl(2) (its blocking lock request is in, or about to be), for at
+// most 10 s: /proc/PID/syscall starts with the number of the syscall it is blocked in.
+bool until_in_fcntl(pid_t pid) {
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string want = std::to_string(SYS_fcntl) + " ";
+  while (std::chrono::steady_clock::now() < limit) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
+    std::string line;
+    std::getline(f, line);
+    if (line.rfind(want, 0) == 0) return true;
+    std::this_thread::yield();
+  }
+  return false;
+}
+
+// Issue 5: two processes on the mount both got an exclusive lock of the same range
+// (every lock went to the server on one shared fid, one holder to diod).
+TEST_F(Mount, PosixLocksConflictBetweenProcessesOnTheMount) {
+  ASSERT_TRUE(mount());
+  write_file(path("pl"), std::vector<char>(100, 'x'));
+  int a = ::open(path("pl").c_str(), O_RDWR);
+  ASSERT_GE(a, 0);
+  ASSERT_EQ(setlk(a, F_WRLCK, 0, 10), 0);
+  ASSERT_EQ(setlk(a, F_WRLCK, 0, 10), 0);  // its own again: no conflict
+  const pid_t me = ::getpid();
+  const std::string p = path("pl");
+  pid_t c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    if (fd < 0) return 10;
+    if (setlk(fd, F_WRLCK, 0, 10) != EAGAIN) return 1;
+    if (setlk(fd, F_RDLCK, 9, 1) != EAGAIN) return 2;
+    if (setlk(fd, F_WRLCK, 10, 10) != 0) return 3;  // right after it: free
+    struct flock g {};
+    g.l_type = F_RDLCK;
+    g.l_whence = SEEK_SET;
+    if (::fcntl(fd, F_GETLK, &g) != 0) return 4;
+    if (g.l_type != F_WRLCK || g.l_start != 0 || g.l_len != 10 || g.l_pid != me) return 5;
+    return 0;
+  });
+  EXPECT_EQ(exit_code(c), 0);
+  // The child's lock went with it (exit closes, close drops): the parent's getlk sees none.
+  struct flock g {};
+  g.l_type = F_WRLCK;
+  g.l_whence = SEEK_SET;
+  ASSERT_EQ(::fcntl(a, F_GETLK, &g), 0);
+  EXPECT_EQ(g.l_type, F_UNLCK);
+  // Shared with shared: both; a writer among them: no.
+  ASSERT_EQ(setlk(a, F_RDLCK, 0, 10), 0);
+  c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    if (fd < 0) return 10;
+    if (setlk(fd, F_RDLCK, 0, 10) != 0) return 1;
+    if (setlk(fd, F_WRLCK, 5, 1) != EAGAIN) return 2;
+    return 0;
+  });
+  EXPECT_EQ(exit_code(c), 0);
+  // Unlocking the middle leaves the ends held.
+  ASSERT_EQ(setlk(a, F_WRLCK, 0, 10), 0);
+  ASSERT_EQ(setlk(a, F_UNLCK, 3, 4), 0);
+  c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    if (fd < 0) return 10;
+    if (setlk(fd, F_WRLCK, 3, 4) != 0) return 1;
+    if (setlk(fd, F_WRLCK, 2, 1) != EAGAIN) return 2;
+    if (setlk(fd, F_WRLCK, 7, 1) != EAGAIN) return 3;
+    return 0;
+  });
+  EXPECT_EQ(exit_code(c), 0);
+  ::close(a);
+}
+
+TEST_F(Mount, PosixLocksHoldTheServersLockForTheWholeMount) {
+  ASSERT_TRUE(mount());
+  write_file(path("sl"), std::vector<char>(10, 'x'));
+  int a = ::open(path("sl").c_str(), O_RDWR);
+  int srv = ::open(server_path("sl").c_str(), O_RDONLY);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(srv, 0);
+  // diod maps Tlock to flock(2): a direct flock on the export stands for another client.
+  ASSERT_EQ(setlk(a, F_RDLCK, 0, 1), 0);
+  EXPECT_EQ(::flock(srv, LOCK_SH | LOCK_NB), 0);
+  ASSERT_EQ(::flock(srv, LOCK_UN), 0);
+  EXPECT_NE(::flock(srv, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  ASSERT_EQ(setlk(a, F_WRLCK, 5, 1), 0);  // one write lock anywhere: the server's is a write lock
+  EXPECT_NE(::flock(srv, LOCK_SH | LOCK_NB), 0);
+  // The last local lock gone, the server's goes before the unlock returns.
+  ASSERT_EQ(setlk(a, F_UNLCK, 0, 0), 0);
+  ASSERT_EQ(::flock(srv, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  // Held elsewhere: refused here, and a blocking request waits for it.
+  EXPECT_EQ(setlk(a, F_RDLCK, 0, 1), EAGAIN);
+  const std::string p = path("sl");
+  pid_t c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    return fd >= 0 && setlk(fd, F_WRLCK, 0, 0, /*wait=*/true) == 0 ? 0 : 1;
+  });
+  ASSERT_TRUE(until_in_fcntl(c));
+  ASSERT_EQ(::flock(srv, LOCK_UN), 0);
+  EXPECT_EQ(exit_code(c), 0);
+  // Released on close: close(2) returns after the server's lock went.
+  ASSERT_EQ(setlk(a, F_WRLCK, 0, 0), 0);
+  EXPECT_NE(::flock(srv, LOCK_SH | LOCK_NB), 0);
+  ::close(a);
+  EXPECT_EQ(::flock(srv, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  ::close(srv);
+}
+
+TEST_F(Mount, ABlockedLockfProceedsWhenTheHolderCloses) {
+  ASSERT_TRUE(mount());
+  write_file(path("bl"), std::vector<char>(10, 'x'));
+  int a = ::open(path("bl").c_str(), O_RDWR);
+  ASSERT_GE(a, 0);
+  ASSERT_EQ(::lockf(a, F_TLOCK, 0), 0);
+  const std::string p = path("bl");
+  pid_t c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    return fd >= 0 && ::lockf(fd, F_LOCK, 0) == 0 ? 0 : 1;
+  });
+  ASSERT_TRUE(until_in_fcntl(c));
+  int status = 0;
+  EXPECT_EQ(::waitpid(c, &status, WNOHANG), 0) << "the waiter got a held lock";
+  ::close(a);
+  EXPECT_EQ(exit_code(c), 0);
+}
+
+TEST_F(Mount, AKilledLockWaiterDoesNotHang) {
+  ASSERT_TRUE(mount());
+  write_file(path("kl"), std::vector<char>(10, 'x'));
+  int a = ::open(path("kl").c_str(), O_RDWR);
+  ASSERT_GE(a, 0);
+  ASSERT_EQ(setlk(a, F_WRLCK, 0, 0), 0);
+  const std::string p = path("kl");
+  pid_t c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    return fd >= 0 && setlk(fd, F_WRLCK, 0, 0, /*wait=*/true) == 0 ? 0 : 1;
+  });
+  ASSERT_TRUE(until_in_fcntl(c));
+  // SIGKILL: the kernel sends FUSE_INTERRUPT and waits for our answer to the lock request;
+  // without one the process would stay in D state until the lock came free.
+  ASSERT_EQ(::kill(c, SIGKILL), 0);
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  pid_t got = 0;
+  while ((got = ::waitpid(c, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < limit)
+    std::this_thread::yield();
+  ASSERT_EQ(got, c) << "the killed waiter is still waiting for the lock";
+  EXPECT_TRUE(WIFSIGNALED(status));
+  // The dead waiter got nothing: the parent's lock is the only one, and after it goes a
+  // new owner gets the lock at once.
+  ASSERT_EQ(setlk(a, F_UNLCK, 0, 0), 0);
+  c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    return fd >= 0 && setlk(fd, F_WRLCK, 0, 0) == 0 ? 0 : 1;
+  });
+  EXPECT_EQ(exit_code(c), 0);
+  ::close(a);
+}
+
+// sqlite's locking is fcntl locks on the database file: two writers on one mount must
+// serialise, or rows go missing (or the database is corrupted).
+TEST_F(Mount, TwoSqliteWritersOnTheMountLoseNoRow) {
+  if (sh("command -v sqlite3").status != 0) GTEST_SKIP() << "no sqlite3";
+  ASSERT_TRUE(mount());
+  for (int k = 1; k <= 2; k++) {
+    std::ofstream sql(work_ + "/w" + std::to_string(k) + ".sql");
+    sql << ".timeout 60000\n";  // sqlite's busy_timeout, without the pragma's output
+    for (int i = 0; i < 200; i++) sql << "INSERT INTO t VALUES(" << k << "," << i << ");\n";
+  }
+  auto r = sh("cd " + mnt_ + " && sqlite3 c.db 'CREATE TABLE t(p, i);' && "
+              "(sqlite3 -bail c.db < " + work_ + "/w1.sql & p1=$!; sqlite3 -bail c.db < " + work_ +
+              "/w2.sql & p2=$!; wait $p1 && wait $p2) 2>&1 && "
+              "sqlite3 c.db 'SELECT count(*), count(DISTINCT p || \"/\" || i) FROM t; PRAGMA integrity_check;'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output, "400|400\nok\n");
 }
 
 TEST_F(Mount, BadOptionsAreRefusedByName) {
