@@ -192,9 +192,12 @@ Filesystem::~Filesystem() {
   // Engine inodes go before the engine; fids die with the client.
   orphans_.clear();
   table_.reset();
-  backend_.reset();
   ns_.reset();
+  // The client before the Backend: destroying it fails what is still in flight with
+  // ESHUTDOWN (its lanes' opens included), and those completions run closures that use
+  // the Backend (and the engine, destroyed after both).
   client_.reset();
+  backend_.reset();
   engine_.reset();
   parked_.clear();
   store_.reset();
