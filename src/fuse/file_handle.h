@@ -42,6 +42,8 @@ struct FileHandle {
   // release, which drops the lock.
   std::mutex flock_mu;
   uint32_t flock_fid = p9::kNoFid;
+  bool flock_borrowed = false;  // flock_fid is the node's I/O fid: unlocked at release, not clunked
+  uint64_t flock_owner = 0;     // the owner of the last flock (what release unlocks)
 };
 
 struct DirHandle {

@@ -272,10 +272,7 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const 
   }
   if (!e.ok()) return e.error();
   auto a = ns_->getattr(e->fid);
-  if (a.ok() && made_for) {
-    Status own = give_to_caller(e->fid, *made_for, &*a);
-    if (!own.ok()) a = own.error();
-  }
+  if (a.ok() && made_for) give_to_caller(e->fid, *made_for, parent, &*a);
   if (!a.ok()) {
     (void)ns_->clunk(e->fid);
     return a.error();
@@ -288,22 +285,39 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const 
   return EntryReply{n->ino, to_stat(*n, *a)};
 }
 
-Status Filesystem::give_to_caller(uint32_t fid, const Caller& who, p9::Attr* a) {
+void Filesystem::give_to_caller(uint32_t fid, const Caller& who, Node& parent, p9::Attr* a) {
   // Attached as root, the server makes every new file root's: 9P2000.L's create messages
-  // carry a gid but no uid. The caller's uid (and its gid, if the server left root's
-  // group where the caller asked for another) goes on with one setattr, only when it
-  // differs: none for root's own creates. A gid the server chose otherwise (a setgid
-  // directory's) stands.
-  if (!attached_as_root_) return ok_status();
+  // carry a gid but no uid. The caller's uid goes on with one setattr, only when it
+  // differs: none for root's own creates.
+  if (!attached_as_root_) return;
   p9::SetAttr sa;
   if (a->uid != who.uid) sa.valid |= p9::setattr_mask::kUid, sa.uid = who.uid;
-  if (a->gid != who.gid && a->gid == 0) sa.valid |= p9::setattr_mask::kGid, sa.gid = who.gid;
-  if (!sa.valid) return ok_status();
-  NETFS_TRY(ns_->setattr(fid, sa));
+  // The gid was sent with the create. Only a server that left the attach user's group
+  // (root's) ignored it; but a setgid directory gives its own group, which may be root's
+  // too, and stands. The parent's mode is asked for only then (rare: diod honours the
+  // gid it is sent); if it cannot be had, the server's choice stands.
+  if (a->gid != who.gid && a->gid == 0) {
+    Result<p9::Attr> pa = make_error(EIO);
+    {
+      FidRef r(parent);
+      pa = ns_->getattr(r.fid());
+    }
+    if (pa.ok() && !(pa->mode & S_ISGID)) sa.valid |= p9::setattr_mask::kGid, sa.gid = who.gid;
+  }
+  if (!sa.valid) return;
+  Status st = ns_->setattr(fid, sa);
+  if (!st.ok()) {
+    // The file exists on the server either way: failing the create would leave it there
+    // with the caller told it was not made. It stays the server's choice of owner.
+    static std::atomic<bool> logged{false};
+    if (!logged.exchange(true))
+      fprintf(stderr, "netfs: the server cannot give new files to their creators (%s); they keep its owner\n",
+              st.error().message().c_str());
+    return;
+  }
   // What the server now holds; ctime moved too, but a later getattr brings that.
   if (sa.valid & p9::setattr_mask::kUid) a->uid = sa.uid;
   if (sa.valid & p9::setattr_mask::kGid) a->gid = sa.gid;
-  return ok_status();
 }
 
 std::string Filesystem::path_of(Node& n) {
@@ -665,13 +679,21 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   if (n.is_dir()) return make_error(EISDIR, "open");
   bool want_write = (flags & O_ACCMODE) != O_RDONLY;
   if (want_write && opts_.read_only) return make_error(EROFS, "open");
+  // Uploads of ours that land after this sample may be beyond the size the getattr
+  // reports: revalidate then keeps zero_point above them.
+  LandedSample landed;
+  {
+    std::lock_guard lk(n.io_mu);
+    if (n.inode) landed = {n.inode.get(), n.inode->landed_seq()};
+  }
   // Close-to-open: every open asks the server whether the file changed.
   auto a = fetch_attr(n);
   if (!a.ok()) return a.error();
-  return open_node(*nr, flags, *a);
+  return open_node(*nr, flags, *a, landed);
 }
 
-Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const p9::Attr& attr) {
+Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const p9::Attr& attr,
+                                                 LandedSample landed) {
   Node& n = *nr;
   const p9::Attr* a = &attr;
   bool want_write = (flags & O_ACCMODE) != O_RDONLY;
@@ -688,7 +710,8 @@ Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr
   } else {
     bool changed = !n.seen_valid || a->qid.version != n.seen_version || a->size != n.seen_size ||
                    a->mtime_sec != n.seen_mtime_sec || a->mtime_nsec != n.seen_mtime_nsec;
-    if (changed) revalidate(*n.inode, a->size, true);
+    if (changed)
+      revalidate(*n.inode, a->size, true, landed.inode == n.inode.get() ? landed.seq : kLandedSeqUnknown);
     out.keep_cache = !changed;
   }
   if (want_write && !n.io_writable) return make_error(EACCES, "open: the server allows only reading");
@@ -726,10 +749,7 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   // The open fid answers getattr (and setattr): no walk to the new name, and these
   // attributes are also what open would fetch, so none is fetched twice.
   auto a = ns_->getattr(c->fid);
-  if (a.ok()) {
-    Status own = give_to_caller(c->fid, who, &*a);
-    if (!own.ok()) a = own.error();
-  }
+  if (a.ok()) give_to_caller(c->fid, who, **p, &*a);
   if (!a.ok()) {
     (void)ns_->clunk(c->fid);
     return a.error();
@@ -742,9 +762,32 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
     // A node new to us: the created fid is its I/O fid and, until a lookup gives it a
     // walked one, its metadata fid (Node::fid_is_io). What we just created needs no
     // close-to-open check.
+    std::unique_lock lk(n->io_mu);
+    if (n->inode) {
+      // The node was visible from add_lookup on (readdirplus hands out known nodes), and
+      // an open of it got here first with an I/O fid of its own. The created fid stays
+      // the metadata fid as an ordinary one (clunked when it is swapped or retired), and
+      // this create opens the node as any open would.
+      lk.unlock();
+      bool kept;
+      {
+        std::unique_lock f(n->fid_mu);
+        kept = n->fid == c->fid;
+        if (kept) n->fid_is_io = false;
+      }
+      // A lookup swapped a walked fid in meanwhile and left this one to the I/O side,
+      // which does not have it.
+      if (!kept) (void)ns_->clunk(c->fid);
+      auto o = open_node(n, flags, *a);
+      if (!o.ok()) {
+        forget(n->ino, 1);
+        return o.error();
+      }
+      return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
+    }
     Opened out;
     {
-      std::lock_guard lk(n->io_mu);
+      std::unique_lock relk(std::move(lk));
       n->io_fid = c->fid;
       n->io_writable = true;
       // Created (or truncated) here: whatever the cache held under this qid is not it.
@@ -840,9 +883,11 @@ Status Filesystem::flush_data(FileHandle& fh) {
 void Filesystem::release(FileHandle* fh) {
   auto n = fh->node;
   // Closing the server's file drops its flock, as the last close of an open file does.
-  if (fh->flock_fid != p9::kNoFid) (void)ns_->clunk(fh->flock_fid);
+  if (fh->flock_fid != p9::kNoFid)
+    close_lock_fid(fh->flock_fid, fh->flock_borrowed, flock_request(LOCK_UN, fh->flock_owner));
   std::shared_ptr<LockTable> t;
   uint32_t posix_fid = p9::kNoFid;
+  bool posix_borrowed = false;
   bool last = false;
   {
     std::lock_guard lk(n->io_mu);
@@ -852,6 +897,7 @@ void Filesystem::release(FileHandle* fh) {
       // No open file is left, so no owner may hold a POSIX lock; the next lock makes a
       // new table and fid.
       n->posix_locks.reset();
+      posix_borrowed = n->posix_lock_borrowed.load();
       posix_fid = n->posix_lock_fid.exchange(p9::kNoFid);
     }
   }
@@ -870,10 +916,12 @@ void Filesystem::release(FileHandle* fh) {
     }
   }
   // The server's lock goes with the fid's open file (diod: its file descriptor).
-  if (posix_fid != p9::kNoFid) (void)ns_->clunk(posix_fid);
+  if (posix_fid != p9::kNoFid) close_lock_fid(posix_fid, posix_borrowed, posix_request(ServerMode::kNone));
   delete fh;
-  // A node the kernel forgot while the file was open leaves now.
-  table_->prune(n);
+  // A node the kernel forgot while the file was open (FORGET can come before the
+  // asynchronous RELEASE) leaves now, as forget would have let it: written back, then
+  // its fids clunked and its engine inode dropped.
+  if (auto gone = table_->prune(n)) retire(std::move(gone));
 }
 
 Status Filesystem::fsync(FileHandle& fh, bool datasync) {
@@ -1155,9 +1203,15 @@ Status Filesystem::posix_server_lock(Node& n, ServerMode from, ServerMode to) {
     if (to == ServerMode::kNone) return ok_status();  // nothing held
     auto f = open_lock_fid(n);
     if (!f.ok()) return f.error();
-    fid = *f;
+    fid = f->fid;
+    n.posix_lock_borrowed.store(f->borrowed);
     n.posix_lock_fid.store(fid);
   }
+  // One try: the table polls (without its mutex).
+  return lock_polled(fid, posix_request(to), /*sleep=*/false);
+}
+
+p9::Lock Filesystem::posix_request(ServerMode to) const {
   p9::Lock k;
   k.type = to == ServerMode::kNone   ? p9::lock_type::kUnlck
            : to == ServerMode::kRead ? p9::lock_type::kRdlck
@@ -1166,8 +1220,27 @@ Status Filesystem::posix_server_lock(Node& n, ServerMode from, ServerMode to) {
   k.length = 0;  // the whole file: diod locks whole files (flock(2)) whatever we ask
   k.proc_id = static_cast<uint32_t>(::getpid());
   k.client_id = lock_client_id_ + ":posix";
-  // Never the block flag: diod ignores it, and the table polls (without its mutex).
-  return lock_polled(fid, k, /*sleep=*/false);
+  return k;
+}
+
+p9::Lock Filesystem::flock_request(int op, uint64_t owner) const {
+  p9::Lock k;
+  k.type = (op & LOCK_UN) ? p9::lock_type::kUnlck : (op & LOCK_EX) ? p9::lock_type::kWrlck : p9::lock_type::kRdlck;
+  k.start = 0;
+  k.length = 0;  // to the end: the whole file
+  k.proc_id = static_cast<uint32_t>(owner ^ (owner >> 32));
+  k.client_id = lock_client_id_ + ":flock:" + std::to_string(owner);
+  return k;
+}
+
+void Filesystem::close_lock_fid(uint32_t fid, bool borrowed, p9::Lock k) {
+  if (!borrowed) {
+    (void)ns_->clunk(fid);  // the server's lock goes with the fid's open file
+    return;
+  }
+  // The I/O fid stays (the data needs it): only the lock goes.
+  k.type = p9::lock_type::kUnlck;
+  (void)ns_->lock(fid, k, 0);
 }
 
 Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, bool sleep,
@@ -1212,7 +1285,8 @@ Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, ui
     if (fid == p9::kNoFid) {
       auto f = open_lock_fid(n);
       if (!f.ok()) return f.error();
-      fid = *f;
+      fid = f->fid;
+      n.posix_lock_borrowed.store(f->borrowed);
       n.posix_lock_fid.store(fid);
     }
     p9::Lock k;
@@ -1248,7 +1322,7 @@ Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, ui
   return out;
 }
 
-Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner) {
+Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner, const std::atomic<bool>* cancel) {
   // Held only while the fid is made: a blocked LOCK_EX must not hold up a LOCK_UN of the
   // same open file. The fid lives until release, which no request of the file outlives.
   std::unique_lock lk(fh.flock_mu);
@@ -1256,22 +1330,26 @@ Status Filesystem::flock(FileHandle& fh, int op, uint64_t owner) {
     if ((op & ~LOCK_NB) == LOCK_UN) return ok_status();  // nothing held
     auto fid = open_lock_fid(*fh.node);
     if (!fid.ok()) return fid.error();
-    fh.flock_fid = *fid;
+    fh.flock_fid = fid->fid;
+    fh.flock_borrowed = fid->borrowed;
   }
   uint32_t fid = fh.flock_fid;
+  fh.flock_owner = owner;
   lk.unlock();
-  p9::Lock k;
-  k.type = (op & LOCK_UN) ? p9::lock_type::kUnlck : (op & LOCK_EX) ? p9::lock_type::kWrlck : p9::lock_type::kRdlck;
-  k.start = 0;
-  k.length = 0;  // to the end: the whole file
-  k.proc_id = static_cast<uint32_t>(owner ^ (owner >> 32));
-  k.client_id = lock_client_id_ + ":flock:" + std::to_string(owner);
-  Status st = lock_polled(fid, k, !(op & LOCK_NB));
+  p9::Lock k = flock_request(op, owner);
+  Status st = lock_polled(fid, k, !(op & LOCK_NB), cancel);
   if (!st.ok() && st.errnum() == EAGAIN) return make_error(EWOULDBLOCK, "flock: held elsewhere");
   return st;
 }
 
-Result<uint32_t> Filesystem::open_lock_fid(Node& n) {
+void Filesystem::wake_flock_waiters() {
+  // Under the mutex: a poller that has just checked its flag and is about to wait cannot
+  // miss this notification.
+  std::lock_guard lk(poll_mu_);
+  poll_cv_.notify_all();
+}
+
+Result<Filesystem::LockFid> Filesystem::open_lock_fid(Node& n) {
   // Walked from the root along the node's path: the node's fid may be its open I/O fid,
   // which cannot be walked from.
   p9::Path path;
@@ -1281,30 +1359,58 @@ Result<uint32_t> Filesystem::open_lock_fid(Node& n) {
     if (!fi) return make_error(ESTALE, "lock: the file has no fid");
     path = fi->path;
   }
+  Error why = make_error(ESTALE, "lock: the name is another file now");
   auto e = ns_->walk(p9::Namespace::root(), path);
-  if (!e.ok()) return e.error();
-  if (e->qid.path != n.qid.path) {
+  if (e.ok() && e->qid.path != n.qid.path) {
     (void)ns_->clunk(e->fid);
-    return make_error(ESTALE, "lock: the name is another file now");
-  }
-  auto o = ns_->open(e->fid, O_RDONLY);
-  if (!o.ok()) {
+  } else if (e.ok()) {
+    auto o = ns_->open(e->fid, O_RDONLY);
+    if (o.ok()) return LockFid{e->fid, false};
     (void)ns_->clunk(e->fid);
-    return o.error();
+    why = o.error();
+  } else {
+    why = e.error();
   }
-  return e->fid;
+  // The path leads elsewhere or nowhere (the open file was unlinked, or renamed on the
+  // server): the lock goes on the open file itself. A lock request comes through an open
+  // file, so the node has its I/O fid.
+  uint32_t io;
+  {
+    std::lock_guard lk(n.io_mu);
+    io = n.io_fid;
+  }
+  if (io == p9::kNoFid) return why;
+  // A clone of the I/O fid (a walk of no names), opened read-only, keeps the lock this
+  // open file's own; diod names fids by path, so for a file without its name it cannot
+  // open the clone, and then the I/O fid itself carries the lock (shared by every open
+  // file of this node on the mount: docs/fuse.md).
+  auto c = ns_->walk(io, {});
+  if (c.ok()) {
+    auto o = ns_->open(c->fid, O_RDONLY);
+    if (o.ok()) return LockFid{c->fid, false};
+    (void)ns_->clunk(c->fid);
+  }
+  return LockFid{io, true};
 }
 
-Status Filesystem::lock_polled(uint32_t fid, const p9::Lock& k, bool sleep) {
+Status Filesystem::lock_polled(uint32_t fid, const p9::Lock& k, bool sleep, const std::atomic<bool>* cancel) {
   auto backoff = std::chrono::milliseconds(10);
   for (;;) {
-    auto s = ns_->lock(fid, k, sleep ? p9::lock_flags::kBlock : 0);
+    // Never the block flag: diod ignores it, and a server that honoured it would hold the
+    // RPC (and this FUSE worker) where no interrupt can end the wait; the poll below can.
+    auto s = ns_->lock(fid, k, 0);
     if (!s.ok()) return s.error();
     if (*s == p9::lock_status::kSuccess) return ok_status();
     if (*s == p9::lock_status::kError) return make_error(ENOLCK, "lock: server error");
     if (!sleep) return make_error(EAGAIN, "lock: held by another owner");
-    // 9P has no lock callback: poll, as v9fs does, backing off to half a second.
-    std::this_thread::sleep_for(backoff);
+    // 9P has no lock callback: poll, as v9fs does, backing off to half a second. The
+    // pause ends early when the waiter is interrupted (FUSE_INTERRUPT: a signal, SIGKILL
+    // included): a process that has gone must not keep polling, nor be granted the lock.
+    {
+      std::unique_lock lk(poll_mu_);
+      if (poll_cv_.wait_for(lk, backoff, [&] { return cancel && cancel->load(); }))
+        return make_error(EINTR, "lock: interrupted");
+    }
     backoff = std::min(backoff * 2, std::chrono::milliseconds(500));
   }
 }

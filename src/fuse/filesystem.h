@@ -18,6 +18,7 @@
 #include <fcntl.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -45,6 +46,12 @@ struct EntryReply {
 };
 
 class TaskPool;
+
+// Inode::landed_seq() of an inode, sampled before a getattr (for revalidate).
+struct LandedSample {
+  const Inode* inode = nullptr;
+  uint64_t seq = kLandedSeqUnknown;
+};
 
 // Who asked for a new file (the FUSE request's uid and gid): its owner.
 struct Caller {
@@ -147,8 +154,10 @@ class Filesystem {
   void wake_lock_waiters(FileHandle& fh);
   // flock(2) on the server: a whole-file Tlock on the handle's own lock fid. op is
   // LOCK_SH, LOCK_EX or LOCK_UN, with LOCK_NB: EWOULDBLOCK instead of waiting (else
-  // polled as setlk is).
-  Status flock(FileHandle& fh, int op, uint64_t owner);
+  // polled as setlk is, until granted, or EINTR once *cancel is true: then call
+  // wake_flock_waiters).
+  Status flock(FileHandle& fh, int op, uint64_t owner, const std::atomic<bool>* cancel = nullptr);
+  void wake_flock_waiters();
 
   // ---- for `netfs umount`, `netfs stats` ----
   // Writes back every file's dirty data; returns the files that could not be written
@@ -178,11 +187,15 @@ class Filesystem {
   // Walks parent/name, fetches attributes and enters the node in the table. made_for: we
   // just made it for this caller (give_to_caller).
   Result<EntryReply> enter(Node& parent, std::string_view name, const Caller* made_for = nullptr);
-  // A file we just made, on fid, with the server's attributes *a: when attached as root
-  // and the caller is someone else, make it the caller's (one Tsetattr); *a follows.
-  Status give_to_caller(uint32_t fid, const Caller& who, p9::Attr* a);
+  // A file we just made in directory parent, on fid, with the server's attributes *a:
+  // when attached as root and the caller is someone else, make it the caller's (one
+  // Tsetattr); *a follows. Best effort: a server that cannot chown leaves the file as
+  // it made it (logged once), and the create still succeeds.
+  void give_to_caller(uint32_t fid, const Caller& who, Node& parent, p9::Attr* a);
   // open() once the attributes are known: attach the I/O fid or check close-to-open.
-  Result<Opened> open_node(const std::shared_ptr<Node>& n, int flags, const p9::Attr& a);
+  // landed: sampled before the getattr that gave a (ignored unless n's inode is still
+  // the one sampled).
+  Result<Opened> open_node(const std::shared_ptr<Node>& n, int flags, const p9::Attr& a, LandedSample landed = {});
   // Requires n->io_mu held and n->inode set.
   FileHandle* new_handle_locked(const std::shared_ptr<Node>& n, int flags);
   void swap_fid(Node& n, uint32_t fid);
@@ -193,10 +206,24 @@ class Filesystem {
   // The table's server side: moves the node's whole-file Tlock from `from` to `to`.
   Status posix_server_lock(Node& n, ServerMode from, ServerMode to);
   // A fid of n's file of its own, walked from the root along n's path and opened
-  // read-only, for a server lock that is not the I/O fid's (flock, POSIX locks).
-  Result<uint32_t> open_lock_fid(Node& n);
-  // Polls Tlock on fid until it is granted (sleep) or refused: EAGAIN.
-  Status lock_polled(uint32_t fid, const p9::Lock& k, bool sleep);
+  // read-only, for a server lock that is not the I/O fid's (flock, POSIX locks). When the
+  // path no longer leads to the file (unlinked, renamed on the server), a clone of the
+  // I/O fid opened read-only, and if the server cannot open that either, the I/O fid
+  // itself (borrowed: never clunked for the lock; its lock is let go with an unlock).
+  struct LockFid {
+    uint32_t fid = p9::kNoFid;
+    bool borrowed = false;  // it is n's I/O fid
+  };
+  Result<LockFid> open_lock_fid(Node& n);
+  // Lets go of a lock fid: a clunk (which drops its lock), or for a borrowed I/O fid an
+  // unlock of k's owner.
+  void close_lock_fid(uint32_t fid, bool borrowed, p9::Lock k);
+  p9::Lock flock_request(int op, uint64_t owner) const;
+  p9::Lock posix_request(ServerMode to) const;
+  // Polls Tlock on fid until it is granted (sleep) or refused: EAGAIN. A sleeping poll
+  // ends with EINTR once *cancel is true (checked between tries; wake_flock_waiters cuts
+  // the pause short).
+  Status lock_polled(uint32_t fid, const p9::Lock& k, bool sleep, const std::atomic<bool>* cancel = nullptr);
   // After a directory moved: new fids for every node whose path lies below prefix.
   void refresh_below(const p9::Path& prefix);
   // Requires n.io_mu held: opens the I/O fid and creates the engine Inode (with its cache
@@ -236,6 +263,10 @@ class Filesystem {
   std::mutex orphans_mu_;
   std::vector<std::shared_ptr<Node>> orphans_;  // forgotten but still dirty
   std::string lock_client_id_;
+  // The pauses of polling lock waits (lock_polled): an interrupt wakes them all, and each
+  // looks at its own cancel flag.
+  std::mutex poll_mu_;
+  std::condition_variable poll_cv_;
   std::atomic<uint64_t> listings_fetched_{0};  // full listings read from the server
   std::atomic<uint64_t> ns_gen_{0};  // bumped by every namespace change we make
   // Requires n.io_mu held: a is what the server holds for n now.

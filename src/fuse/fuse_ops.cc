@@ -322,8 +322,29 @@ void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock
   reply_status(req, st);
 }
 
+// A blocking flock polls the server (Filesystem::lock_polled) holding this worker; as for
+// F_SETLKW, FUSE_INTERRUPT (a signal to the waiter: `flock -w`'s alarm, SIGKILL) ends
+// it with EINTR, so neither a timeout nor a dead waiter leaves it polling.
+struct FlockWait {
+  Filesystem* fs;
+  std::atomic<bool> interrupted{false};
+};
+
+void on_flock_interrupt(fuse_req_t, void* data) {
+  auto* w = static_cast<FlockWait*>(data);
+  w->interrupted.store(true);
+  w->fs->wake_flock_waiters();
+}
+
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
-  reply_status(req, fs_of(req).flock(fh_of(fi), op, fi->lock_owner));
+  if ((op & LOCK_NB) || (op & LOCK_UN))
+    return reply_status(req, fs_of(req).flock(fh_of(fi), op, fi->lock_owner));
+  FlockWait w{&fs_of(req)};
+  fuse_req_interrupt_func(req, on_flock_interrupt, &w);  // runs at once if already interrupted
+  Status st = fs_of(req).flock(fh_of(fi), op, fi->lock_owner, &w.interrupted);
+  // As in op_setlk: once this returns, no call with &w is running or can start.
+  fuse_req_interrupt_func(req, nullptr, nullptr);
+  reply_status(req, st);
 }
 
 fuse_lowlevel_ops make_ops() {

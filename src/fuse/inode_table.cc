@@ -75,17 +75,21 @@ std::shared_ptr<Node> InodeTable::forget(uint64_t ino, uint64_t count) {
   return n;
 }
 
-void InodeTable::prune(const std::shared_ptr<Node>& n) {
-  if (has_dirty(*n)) return;
+std::shared_ptr<Node> InodeTable::prune(const std::shared_ptr<Node>& n) {
+  if (has_dirty(*n)) return nullptr;
   std::lock_guard lk(mu_);
-  if (n->nlookup) return;
+  if (n->nlookup) return nullptr;
   {
     std::lock_guard io(n->io_mu);
-    if (n->open_count) return;
+    if (n->open_count) return nullptr;
   }
-  by_ino_.erase(n->ino);
+  auto it = by_ino_.find(n->ino);
+  // Gone already (a second release, or a forget that found it closed): retired once.
+  if (it == by_ino_.end() || it->second != n) return nullptr;
+  by_ino_.erase(it);
   auto q = by_qid_.find(n->qid.path);
   if (q != by_qid_.end() && q->second == n->ino) by_qid_.erase(q);
+  return n;
 }
 
 std::vector<std::shared_ptr<Node>> InodeTable::all() const {

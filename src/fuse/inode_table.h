@@ -34,8 +34,10 @@ class InodeTable {
   // Lowers nlookup by n. Returns the node when it reached zero and left the table (the
   // caller then clunks its fids), else null. Nodes with dirty data are kept.
   std::shared_ptr<Node> forget(uint64_t ino, uint64_t n);
-  // Drops a kept node whose data has since been written (called by sync).
-  void prune(const std::shared_ptr<Node>& n);
+  // Drops a node the kernel forgot that was kept while open or dirty, once it is
+  // neither (called at release). Returns it when it left the table (the caller retires
+  // it), else null.
+  std::shared_ptr<Node> prune(const std::shared_ptr<Node>& n);
   std::vector<std::shared_ptr<Node>> all() const;
   size_t size() const;
 

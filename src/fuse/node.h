@@ -92,6 +92,9 @@ struct Node {
   // opened at the first server lock, clunked with the last open file. Only the table's
   // server calls use it (one at a time per table); atomic for the release that clunks it.
   std::atomic<uint32_t> posix_lock_fid{p9::kNoFid};
+  // posix_lock_fid is the I/O fid (Filesystem::open_lock_fid's last resort): unlocked,
+  // not clunked, at the last release. Set before posix_lock_fid.
+  std::atomic<bool> posix_lock_borrowed{false};
 };
 
 // Holds fid_mu shared: the fid stays valid (not swapped and clunked) while this lives.

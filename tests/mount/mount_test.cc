@@ -335,6 +335,41 @@ TEST_F(Mount, NewFilesBelongToTheirCreatorNotTheAttachUser) {
   EXPECT_EQ(st.st_uid, 0u);
 }
 
+// A setgid directory gives new files its own group, even when that is root's: the daemon
+// must not "correct" it to the creator's (it used to, taking a gid of 0 as the attach
+// user's whatever the directory said).
+TEST_F(Mount, ASetgidDirectorysGroupStandsForNewFiles) {
+  ASSERT_EQ(geteuid(), 0u) << "the test needs root to change user";
+  ASSERT_TRUE(mount("allow_other"));
+  ASSERT_EQ(::mkdir(server_path("sg").c_str(), 0777), 0);
+  ASSERT_EQ(::chown(server_path("sg").c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(server_path("sg").c_str(), 02777), 0);
+  ASSERT_EQ(::chmod(work_.c_str(), 0711), 0);
+  constexpr uid_t kUid = 4321;
+  constexpr gid_t kGid = 4321;
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (setgroups(0, nullptr) != 0 || setresgid(kGid, kGid, kGid) != 0 || setresuid(kUid, kUid, kUid) != 0) _exit(10);
+    int fd = ::open(path("sg/f").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    if (fd < 0 || ::close(fd) != 0) _exit(11);
+    if (::mkdir(path("sg/d").c_str(), 0755) != 0) _exit(12);
+    struct stat st;
+    if (::stat(path("sg/f").c_str(), &st) != 0 || st.st_uid != kUid || st.st_gid != 0) _exit(13);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0) << "the child failed at step " << WEXITSTATUS(status);
+  for (const char* name : {"sg/f", "sg/d"}) {
+    struct stat st;
+    ASSERT_EQ(::lstat(server_path(name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_uid, kUid) << name;
+    EXPECT_EQ(st.st_gid, 0u) << name << ": the directory's group";
+  }
+}
+
 // `ls -l` twice: the first lists and then looks every entry up (as before); that tells
 // the daemon the entries' attributes are wanted, so the second listing's readdirplus
 // fetches them in parallel (one getattr per known entry) and the kernel looks nothing up:
@@ -438,6 +473,41 @@ TEST_F(Mount, FlockConflictsWithTheServerAndBetweenOpenFiles) {
   ::close(ready[1]);
 }
 
+// flock on an open file whose name is gone (unlinked here, renamed on the server): the
+// lock fid used to be walked along the remembered path only, and flock failed with
+// ENOENT. It falls back to the open file's own I/O fid, and still conflicts with the
+// server's holders.
+TEST_F(Mount, FlockWorksOnAnUnlinkedOrServerRenamedOpenFile) {
+  ASSERT_TRUE(mount());
+  write_file(path("ul"), {'u'});
+  write_file(path("rn"), {'r'});
+  int u = ::open(path("ul").c_str(), O_RDWR);
+  int r = ::open(path("rn").c_str(), O_RDWR);
+  ASSERT_GE(u, 0);
+  ASSERT_GE(r, 0);
+  ASSERT_EQ(::unlink(path("ul").c_str()), 0);
+  ASSERT_EQ(::rename(server_path("rn").c_str(), server_path("rn2").c_str()), 0);
+  EXPECT_EQ(::flock(u, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  ASSERT_EQ(::flock(r, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  // The lock is on the server's file: a holder there is refused.
+  int srv = ::open(server_path("rn2").c_str(), O_RDONLY);
+  ASSERT_GE(srv, 0);
+  EXPECT_NE(::flock(srv, LOCK_EX | LOCK_NB), 0);
+  EXPECT_EQ(errno, EWOULDBLOCK);
+  EXPECT_EQ(::flock(r, LOCK_UN), 0) << strerror(errno);
+  EXPECT_EQ(::flock(srv, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  ASSERT_EQ(::flock(srv, LOCK_UN), 0);
+  // Its data still works, and closing lets the lock go for good.
+  EXPECT_EQ(::pwrite(u, "x", 1, 0), 1);
+  EXPECT_EQ(::flock(r, LOCK_SH | LOCK_NB), 0) << strerror(errno);
+  ::close(u);
+  ::close(r);
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::flock(srv, LOCK_EX | LOCK_NB) != 0 && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
+  EXPECT_LT(std::chrono::steady_clock::now(), limit) << "the mount kept the lock after close";
+  ::close(srv);
+}
+
 // fcntl F_SETLK / F_SETLKW of [start, start + len) (len 0: to the end): 0 or the errno.
 int setlk(int fd, short type, off_t start, off_t len, bool wait = false) {
   struct flock l {};
@@ -461,11 +531,11 @@ int exit_code(pid_t pid) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-// Until pid sits in fcntl(2) (its blocking lock request is in, or about to be), for at
+// Until pid sits in syscall nr (its blocking lock request is in, or about to be), for at
 // most 10 s: /proc/PID/syscall starts with the number of the syscall it is blocked in.
-bool until_in_fcntl(pid_t pid) {
+bool until_in_syscall(pid_t pid, long nr) {
   auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  std::string want = std::to_string(SYS_fcntl) + " ";
+  std::string want = std::to_string(nr) + " ";
   while (std::chrono::steady_clock::now() < limit) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/syscall");
     std::string line;
@@ -474,6 +544,72 @@ bool until_in_fcntl(pid_t pid) {
     std::this_thread::yield();
   }
   return false;
+}
+
+bool until_in_fcntl(pid_t pid) { return until_in_syscall(pid, SYS_fcntl); }
+
+// waitpid with a limit: the exit code (128 + signal), or -1 if pid is still running after
+// `secs` (it is then killed and reaped, so a hung waiter fails the test instead of hanging it).
+int exit_code_within(pid_t pid, int secs) {
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(secs);
+  int status = 0;
+  pid_t got = 0;
+  while ((got = ::waitpid(pid, &status, WNOHANG)) == 0 && std::chrono::steady_clock::now() < limit)
+    std::this_thread::yield();
+  if (got != pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+    return -1;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A blocking flock on the mount polls the server while another client holds the lock. It
+// used to poll until granted, whatever happened to the waiter: `flock -w 1` never timed
+// out, and a killed waiter went on polling (and would have taken the lock for nobody).
+TEST_F(Mount, ABlockingFlockEndsWhenTheWaiterIsInterruptedOrKilled) {
+  ASSERT_TRUE(mount());
+  write_file(path("fw"), {'w'});
+  int srv = ::open(server_path("fw").c_str(), O_RDONLY);
+  ASSERT_GE(srv, 0);
+  ASSERT_EQ(::flock(srv, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  const std::string p = path("fw");
+  // flock(1) -w 1: an alarm interrupts its flock(2) after a second; it exits 1 on timeout.
+  auto t0 = std::chrono::steady_clock::now();
+  pid_t c = ::fork();
+  ASSERT_GE(c, 0);
+  if (c == 0) {
+    ::execlp("flock", "flock", "-w", "1", p.c_str(), "true", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  EXPECT_EQ(exit_code_within(c, 10), 1) << "flock -w 1 did not time out";
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  // A waiter killed while it waits dies at once...
+  c = spawn([&] {
+    int fd = ::open(p.c_str(), O_RDWR);
+    return fd >= 0 && ::flock(fd, LOCK_EX) == 0 ? 0 : 1;
+  });
+  ASSERT_TRUE(until_in_syscall(c, SYS_flock));
+  ASSERT_EQ(::kill(c, SIGKILL), 0);
+  EXPECT_EQ(exit_code_within(c, 10), 128 + SIGKILL) << "the killed flock waiter is still waiting";
+  // ...and the daemon stops polling for it: the RPC count stands still over a window
+  // longer than the longest pause between two tries (0.5 s). Looked at for up to 10 s,
+  // since the kernel's RELEASE of the dead process's file comes asynchronously.
+  bool still = false;
+  for (int i = 0; i < 8 && !still; i++) {
+    uint64_t r0 = stat("p9_rpcs");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));  // an observation window
+    still = stat("p9_rpcs") == r0;
+  }
+  EXPECT_TRUE(still) << "the daemon still polls the server for a dead waiter";
+  // Nobody took the lock for the dead waiter: once the server's holder lets go, an open
+  // file on the mount gets it without waiting.
+  ASSERT_EQ(::flock(srv, LOCK_UN), 0);
+  int b = ::open(p.c_str(), O_RDWR);
+  ASSERT_GE(b, 0);
+  EXPECT_EQ(::flock(b, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  ::close(b);
+  ::close(srv);
 }
 
 // Issue 5: two processes on the mount both got an exclusive lock of the same range

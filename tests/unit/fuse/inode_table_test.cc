@@ -43,9 +43,15 @@ TEST(InodeTable, RootIsNeverForgottenAndOpenNodesStay) {
   n->open_count = 1;
   EXPECT_EQ(t->forget(n->ino, 1), nullptr);
   EXPECT_NE(t->get(n->ino), nullptr);
+  // Still open: prune keeps it.
+  EXPECT_EQ(t->prune(n), nullptr);
+  EXPECT_NE(t->get(n->ino), nullptr);
   n->open_count = 0;
-  t->prune(n);
+  // Closed: it leaves, and the caller gets it to retire (its fids, its engine inode).
+  EXPECT_EQ(t->prune(n), n);
   EXPECT_EQ(t->get(n->ino), nullptr);
+  // Once only: a second prune has nothing to hand back.
+  EXPECT_EQ(t->prune(n), nullptr);
 }
 
 TEST(InodeTable, AnIoFidIsMarkedOnlyOnANewNode) {
