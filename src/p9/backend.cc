@@ -22,8 +22,17 @@ bool is_single(const Subrequest& sreq) {
 void Backend::route(Subrequest& sreq, std::function<void(Route)> send) {
   uint32_t fid = fid_of(sreq);
   Lanes* l = c_.lanes();
-  if (!l) return send({&c_, fid});
-  l->route(fid, [this, send = std::move(send)](Client* c, uint32_t f) { send(c ? Route{c, f} : Route{&c_, f}); });
+  if (!l) return send({&c_, fid, nullptr});
+  l->route(fid, [this, &sreq, send = std::move(send)](Result<Lanes::Target> t) {
+    if (!t.ok()) return sreq.terminated(-int64_t(t.errnum()));
+    send(Route{t->client ? t->client : &c_, t->fid, std::move(t->file)});
+  });
+}
+
+void Backend::main_again(Subrequest& sreq, size_t done, const Route& rt, bool write) {
+  if (Lanes::closed(rt.file)) return sreq.terminated(done ? int64_t(done) : -int64_t(ESTALE));
+  Route m{&c_, fid_of(sreq), rt.file};
+  write ? write_piece(sreq, done, m) : read_piece(sreq, done, m);
 }
 
 size_t Backend::rpc_size(const Subrequest& sreq) const {
@@ -58,7 +67,7 @@ void Backend::write_piece(Subrequest& sreq, size_t done, Route rt) {
   it.segments(segs);
   rt.client->call(encode_twrite_header(rt.fid, pos, n), std::move(segs), MsgType::kRwrite, Replay::kFail,
                   [this, &sreq, done, n, rt](Result<Reply> r) {
-    if (!r.ok() && ask_main(rt, r.errnum())) return write_piece(sreq, done, {&c_, fid_of(sreq)});
+    if (!r.ok() && ask_main(rt, r.errnum())) return main_again(sreq, done, rt, true);
     if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
     auto w = decode<msg::Rwrite>(r->body);
     if (!w.ok() || w->count > n) return sreq.terminated(done ? int64_t(done) : -int64_t(EPROTO));
@@ -87,7 +96,7 @@ void Backend::read_piece(Subrequest& sreq, size_t done, Route rt) {
   std::vector<iovec> dest;
   it.segments(dest);
   rt.client->call_read(std::move(*m), std::move(dest), Replay::kFail, [this, &sreq, done, n, rt](Result<Reply> r) {
-    if (!r.ok() && ask_main(rt, r.errnum())) return read_piece(sreq, done, {&c_, fid_of(sreq)});
+    if (!r.ok() && ask_main(rt, r.errnum())) return main_again(sreq, done, rt, false);
     if (!r.ok()) return sreq.terminated(done ? int64_t(done) : -int64_t(r.errnum()));
     size_t got = r->data_len;  // the client refused more than the destination (n bytes)
     size_t total = done + got;

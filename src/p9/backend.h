@@ -27,6 +27,7 @@
 #include "netfs/request.h"
 #include "netfs/request_ops.h"
 #include "p9/client.h"
+#include "p9/lanes.h"
 
 namespace netfs::p9 {
 
@@ -45,9 +46,11 @@ class Backend : public RequestOps {
   struct Route {
     Client* client;
     uint32_t fid;
+    std::shared_ptr<const Lanes::File> file;  // with lanes: asked before a main fallback
   };
   // Runs send with the connection for sreq's next RPC: at once, or once the file is open
-  // on the lane its turn fell to (Lanes::route).
+  // on the lane its turn fell to (Lanes::route). A file closed meanwhile terminates sreq
+  // with ESTALE instead.
   void route(Subrequest& sreq, std::function<void(Route)> send);
   // One RPC for the next piece of sreq over `rt`; `done` bytes already moved by this
   // issue (only a write_single / read_single issue needs more than one RPC).
@@ -55,6 +58,9 @@ class Backend : public RequestOps {
   void read_piece(Subrequest& sreq, size_t done, Route rt);
   // A lane's error that the engine would not retry: to be asked again on the main fid.
   bool ask_main(const Route& rt, int err) const { return rt.client != &c_ && !is_retryable(err); }
+  // The main fid for that second ask; a file forgotten since it was routed has none any
+  // more (the number may be another file's by now): then sreq ends with ESTALE.
+  void main_again(Subrequest& sreq, size_t done, const Route& rt, bool write);
   // Bytes one RPC of this subrequest's file may carry: msize - 24, or the iounit.
   size_t rpc_size(const Subrequest& sreq) const;
 

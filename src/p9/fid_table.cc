@@ -62,6 +62,11 @@ bool FidTable::is_stale(uint32_t fid) const {
   return it != fids_.end() && it->second.stale;
 }
 
+bool FidTable::contains(uint32_t fid) const {
+  std::lock_guard lk(mu_);
+  return fids_.count(fid) != 0;
+}
+
 void FidTable::mark_stale(uint32_t fid) {
   std::lock_guard lk(mu_);
   auto it = fids_.find(fid);

@@ -68,6 +68,7 @@ class FidTable {
   uint32_t iounit(uint32_t fid) const;
   void erase(uint32_t fid);
   std::optional<FidInfo> get(uint32_t fid) const;
+  bool contains(uint32_t fid) const;  // without copying its path
   bool is_stale(uint32_t fid) const;
   void mark_stale(uint32_t fid);
   // Records a granted Tlock (or an unlock) with POSIX semantics for its owner

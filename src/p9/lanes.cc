@@ -51,43 +51,63 @@ size_t Lanes::max_io() const {
   return n;
 }
 
+bool Lanes::closed(const std::shared_ptr<const File>& file) {
+  return file && file->forgotten.load(std::memory_order_acquire);
+}
+
+namespace {
+Error closed_error() { return make_error(ESTALE, "9P: file closed with I/O in flight"); }
+}  // namespace
+
 void Lanes::route(uint32_t fid, Send send) {
   size_t slot = next_.fetch_add(1, std::memory_order_relaxed) % (clients_.size() + 1);
-  if (slot == 0) return send(nullptr, fid);
+  if (slot == 0) {
+    // The main connection needs no lane state, but a forgotten fid's number may already
+    // be another file's (see below).
+    if (!main_fids_.contains(fid)) return send(closed_error());
+    return send(Target{nullptr, fid, nullptr});
+  }
   size_t lane = slot - 1;
-  St st;
-  std::shared_ptr<File> start;
+  St st = St::kFailed;
+  std::shared_ptr<File> start, file;
   uint32_t lfid = kNoFid;
   {
     std::lock_guard lk(mu_);
-    auto& f = files_[fid];
-    if (!f) {
-      f = std::make_shared<File>();
-      f->lanes.resize(clients_.size());
+    auto it = files_.find(fid);
+    // Client::release_fid takes the fid out of the main table before forget(): a fid not
+    // there was forgotten (or never made), and an entry made now would never be removed.
+    // Checked under mu_, so forget() cannot slip in between.
+    if (it == files_.end() && main_fids_.contains(fid)) {
+      it = files_.emplace(fid, std::make_shared<File>()).first;
+      it->second->lanes.resize(clients_.size());
     }
-    LaneFid& lf = f->lanes[lane];
-    st = lf.st;
-    if (st == St::kNone) {
-      lf.st = St::kOpening;
-      start = f;
+    if (it != files_.end()) {
+      file = it->second;
+      LaneFid& lf = file->lanes[lane];
+      st = lf.st;
+      if (st == St::kNone) {
+        lf.st = St::kOpening;
+        start = file;
+      }
+      if (st == St::kNone || st == St::kOpening) lf.parked.push_back(std::move(send));
+      lfid = lf.fid;
     }
-    if (st == St::kNone || st == St::kOpening) lf.parked.push_back(std::move(send));
-    lfid = lf.fid;
   }
+  if (!file) return send(closed_error());
   switch (st) {
     case St::kNone:
       return start_open(std::move(start), lane, fid);
     case St::kOpening:
       return;  // finish() sends it
     case St::kFailed:
-      return send(nullptr, fid);
+      return send(Target{nullptr, fid, file});
     case St::kOpen:
       break;
   }
   // A lane fid its lane's reconnect could not rebuild: the main fid still serves.
   Client* c = clients_[lane].get();
-  if (c->fids().is_stale(lfid)) return send(nullptr, fid);
-  send(c, lfid);
+  if (c->fids().is_stale(lfid)) return send(Target{nullptr, fid, file});
+  send(Target{c, lfid, file});
 }
 
 void Lanes::start_open(std::shared_ptr<File> file, size_t lane, uint32_t main_fid) {
@@ -149,24 +169,29 @@ void Lanes::send_open(std::shared_ptr<Open> op) {
 }
 
 void Lanes::finish(const std::shared_ptr<Open>& op, bool ok) {
-  bool drop;
+  bool gone, drop;
   std::vector<Send> parked;
   {
     std::lock_guard lk(mu_);
-    drop = !ok || op->file->forgotten;
+    gone = op->file->forgotten.load(std::memory_order_relaxed);
+    drop = !ok || gone;
     LaneFid& lf = op->file->lanes[op->lane];
     // A forgotten File is no longer in files_; its state is read by nobody.
     lf.st = drop ? St::kFailed : St::kOpen;
     lf.fid = drop ? kNoFid : op->fid;
     parked.swap(lf.parked);
   }
-  // Parked RPCs of a file forgotten meanwhile (clunked with I/O in flight, a caller's
-  // error) go to the main connection, which answers them as it answers for that fid.
+  // Parked RPCs of a file forgotten meanwhile (clunked with I/O in flight) fail: the main
+  // fid's number may already name another file (asynchronous clunk), so the main
+  // connection is no fallback for them. Those of a failed open go there: the file is
+  // still open as the main fid.
   for (Send& send : parked) {
-    if (drop)
-      send(nullptr, op->main_fid);
+    if (gone)
+      send(closed_error());
+    else if (drop)
+      send(Target{nullptr, op->main_fid, op->file});
     else
-      send(op->c, op->fid);
+      send(Target{op->c, op->fid, op->file});
   }
   if (!drop || op->fid == kNoFid) return;
   if (op->made)
@@ -181,12 +206,18 @@ void Lanes::forget(uint32_t fid) {
     std::lock_guard lk(mu_);
     auto it = files_.find(fid);
     if (it == files_.end()) return;
-    it->second->forgotten = true;  // open chains in flight clunk what they make
+    // Open chains in flight clunk what they make; parked and later fallbacks fail.
+    it->second->forgotten.store(true, std::memory_order_release);
     open = it->second->lanes;
     files_.erase(it);
   }
   for (size_t i = 0; i < open.size(); i++)
     if (open[i].st == St::kOpen) clients_[i]->release_fid(open[i].fid);
+}
+
+size_t Lanes::test_files() {
+  std::lock_guard lk(mu_);
+  return files_.size();
 }
 
 void Lanes::rename(const Path& from, const Path& to) {

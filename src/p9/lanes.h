@@ -17,7 +17,15 @@
 // forget(F) (from Client::release_fid, i.e. Namespace::clunk) clunks F's lane fids
 // without waiting; rename() keeps their remembered paths in step with the main table.
 //
-// Threading: thread-safe (one mutex, a leaf lock, never held while calling a Client).
+// A file forgotten with RPCs of it still parked or under way: those RPCs fail with ESTALE
+// (not retried by the engine) instead of falling back to the main connection. The main
+// fid's Tclunk is already sent and its number goes back to the pool on Rclunk, so it may
+// name another file by then: a Tread/Twrite on it would act on that file. route() for a
+// fid no longer in the main table fails the same way (and makes no entry: nothing would
+// remove it).
+//
+// Threading: thread-safe (one mutex, never held while calling a Client; it nests only
+// the main FidTable's leaf lock).
 // Completions of the open chain run on lane I/O threads.
 #pragma once
 
@@ -46,8 +54,19 @@ class Lanes {
   size_t size() const { return clients_.size(); }
   Client& client(size_t i) { return *clients_[i]; }
 
-  // Sends one RPC: over `client` (null: the main connection, with the main fid) on fid.
-  using Send = std::function<void(Client* client, uint32_t fid)>;
+  struct File;
+  // Where one RPC goes: over `client` (null: the main connection, with the main fid) on
+  // fid. `file` is the routed file's lane state (null when routed to the main connection
+  // without it): a fallback to the main connection later asks closed(file) first.
+  struct Target {
+    Client* client = nullptr;
+    uint32_t fid = kNoFid;
+    std::shared_ptr<const File> file;
+  };
+  // Sends one RPC, or fails it (ESTALE: the file was forgotten meanwhile).
+  using Send = std::function<void(Result<Target>)>;
+  // The file was forgotten since it was routed: its main fid number may name another file.
+  static bool closed(const std::shared_ptr<const File>& file);
   // Picks the connection for one data RPC of main fid `fid`, round robin over the main
   // connection and every lane, and runs send for it: at once, or (the file is being opened
   // on that lane) when the open is answered, on a lane I/O thread. A lane where the file
@@ -58,22 +77,26 @@ class Lanes {
   void forget(uint32_t fid);
   // Every lane fid whose path is at or below `from` now lives under `to`.
   void rename(const Path& from, const Path& to);
+  // Test hook: main fids with lane state.
+  size_t test_files();
   // The smallest max_io() among the lanes (their msize may differ after a reconnect).
   size_t max_io() const;
 
- private:
   enum class St : uint8_t { kNone, kOpening, kOpen, kFailed };
   struct LaneFid {
     St st = St::kNone;
     uint32_t fid = kNoFid;
     std::vector<Send> parked;  // kOpening: RPCs waiting for the open
   };
-  // One main fid's lane fids; shared with the open chains in flight, which check
-  // `forgotten` (the main fid number may be reused by another file meanwhile).
+  // One main fid's lane fids; shared with the open chains in flight and the Targets
+  // handed out, which check `forgotten` (the main fid number may be reused by another
+  // file meanwhile).
   struct File {
-    std::vector<LaneFid> lanes;
-    bool forgotten = false;  // guarded by Lanes::mu_
+    std::vector<LaneFid> lanes;           // guarded by Lanes::mu_
+    std::atomic<bool> forgotten = false;  // set under Lanes::mu_; read without it
   };
+
+ private:
   struct Open;  // the state of one asynchronous walk + open (lanes.cc)
 
   Lanes(FidTable& main_fids, std::vector<std::unique_ptr<Client>> clients);

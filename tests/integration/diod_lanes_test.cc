@@ -2,6 +2,10 @@
 // engine's reads and writes travel over all of them, the bytes land right, and server
 // restarts, renames, stale lane fids and clunks are handled on every connection.
 #include <fcntl.h>
+#include <signal.h>
+
+#include <condition_variable>
+#include <mutex>
 
 #include "integration/p9_fixture.h"
 #include "netfs/engine.h"
@@ -244,6 +248,57 @@ TEST_F(DiodLanes, ClunkReleasesTheLaneFids) {
   ASSERT_TRUE(write_all(*inode, data).ok());
   EXPECT_TRUE(diod_->file("f") == data);
   inode.reset();
+}
+
+// Found in review: RPCs parked behind a lane open of a file that was then forgotten
+// (clunked with I/O in flight) went to the main connection with the old main fid number,
+// which asynchronous clunk may already have handed to another file. They must fail
+// (ESTALE, which the engine does not retry), and route() after forget() must neither
+// send on the old number nor leave lane state behind. The server is stopped (SIGSTOP)
+// so the lane opens are certainly in flight when the file is forgotten.
+TEST_F(DiodLanes, ParkedRpcsOfAForgottenFileFailInsteadOfReachingItsOldFid) {
+  auto c = ns_->create(Namespace::root(), "f", O_RDWR, 0644);
+  ASSERT_TRUE(c.ok());
+  Lanes& l = *client_->lanes();
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Result<Lanes::Target>> got;
+  auto send = [&](Result<Lanes::Target> t) {
+    std::lock_guard lk(mu);
+    got.push_back(std::move(t));
+    cv.notify_all();
+  };
+  auto count = [&] {
+    std::lock_guard lk(mu);
+    return got.size();
+  };
+  ASSERT_EQ(::kill(diod_->pid(), SIGSTOP), 0);
+  struct Cont {
+    pid_t pid;
+    ~Cont() { ::kill(pid, SIGCONT); }  // whatever fails below, diod runs again
+  } cont{diod_->pid()};
+  // One RPC per connection: the main one's is sent at once, each lane's waits for the
+  // lane's Twalk + Tlopen, which the stopped server does not answer.
+  for (int i = 0; i < 3; i++) l.route(c->fid, send);
+  ASSERT_EQ(count(), 1u);
+  EXPECT_TRUE(got[0].ok() && got[0]->client == nullptr && got[0]->fid == c->fid);
+  EXPECT_EQ(l.test_files(), 1u);
+  client_->release_fid(c->fid);  // forgotten with both lane opens in flight
+  EXPECT_EQ(l.test_files(), 0u);
+  // Routed after forget: refused at once on every connection, and no state is made.
+  for (int i = 0; i < 3; i++) l.route(c->fid, send);
+  ASSERT_EQ(count(), 4u);
+  for (size_t i = 1; i < 4; i++) EXPECT_EQ(got[i].errnum(), ESTALE) << i;
+  EXPECT_EQ(l.test_files(), 0u) << "route() after forget() made an entry nobody removes";
+  ASSERT_EQ(::kill(diod_->pid(), SIGCONT), 0);
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(20), [&] { return got.size() == 6; }));
+  }
+  // The two parked RPCs: failed, not sent on the old main fid.
+  for (size_t i = 4; i < 6; i++) EXPECT_EQ(got[i].errnum(), ESTALE) << i;
+  EXPECT_FALSE(is_retryable(ESTALE)) << "the engine must not retry these forever";
+  EXPECT_EQ(l.test_files(), 0u);
 }
 
 TEST(DiodLanesOptions, ConnectionsOutOfRangeAreRefused) {
