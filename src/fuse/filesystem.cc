@@ -338,6 +338,8 @@ cache::Coherency coherency_of(const p9::Attr& a) {
 }  // namespace
 
 void Filesystem::record_seen_locked(Node& n, const p9::Attr& a) {
+  // A flush record fetched before this one is older: it must not replace it.
+  n.change_gen.fetch_add(1);
   // The cache now vouches for this version of the file, so a remount keeps it.
   if (n.cookie) (void)n.cookie->set_coherency(coherency_of(a));
   n.seen_valid = true;
@@ -450,6 +452,8 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
     std::lock_guard lk(n.io_mu);
     inode = n.inode;
   }
+  // Attributes fetched for a flush record before this change no longer describe the file.
+  n.change_gen.fetch_add(1);
   if (to_set & set_attr::kSize) {
     if (n.is_dir()) return make_error(EISDIR, "truncate");
     // Cached granules past the new end go before the truncate and again after it: the
@@ -708,6 +712,7 @@ Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr
   if (!n.inode) {
     NETFS_TRY(attach_io_locked(n, *a));
   } else {
+    adopt_flush_record_locked(n);
     bool changed = !n.seen_valid || a->qid.version != n.seen_version || a->size != n.seen_size ||
                    a->mtime_sec != n.seen_mtime_sec || a->mtime_nsec != n.seen_mtime_nsec;
     if (changed)
@@ -830,6 +835,7 @@ Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, 
   if ((fh.flags & O_ACCMODE) == O_RDONLY) return make_error(EBADF, "write on a read-only handle");
   fh.wrote = true;
   fh.node->attr_valid = false;  // size and mtime are moving
+  fh.node->change_gen.fetch_add(1, std::memory_order_relaxed);  // a flush record fetched before is stale
   // The engine may not copy these bytes to the cache (a partial folio it never read), so
   // the cached granules under them go now, before the write can be seen.
   if (cache::Cookie* c = fh.inode->cookie()) static_cast<cache::StoreCookie*>(c)->drop_range(off, len);
@@ -869,6 +875,21 @@ Status Filesystem::flush_data(FileHandle& fh) {
   if (!sends) return ok_status();
   // What the server now holds is ours: remember it so our own write does not look like
   // somebody else's change at the next open.
+  bool cached;
+  {
+    std::lock_guard lk(fh.node->io_mu);
+    cached = fh.node->cookie != nullptr;
+  }
+  if (!cached) {
+    // Sent now, right after the write-back, so the server answers for the same moment a
+    // synchronous getattr would; the closer does not wait for the answer (issue 7: one
+    // round trip less per close).
+    record_after_flush(fh.node);
+    return ok_status();
+  }
+  // With a local cache the record also vouches for the cached data on disk (the cookie's
+  // coherency data, which a remount checks): it must be written by the time close
+  // returns, not left to an open that may never come before the unmount.
   auto a = fetch_attr(*fh.node);
   if (a.ok()) {
     std::lock_guard lk(fh.node->io_mu);
@@ -878,6 +899,45 @@ Status Filesystem::flush_data(FileHandle& fh) {
     }
   }
   return ok_status();
+}
+
+void Filesystem::record_after_flush(const std::shared_ptr<Node>& n) {
+  // This fetch supersedes any still in flight; a write or a record after this moves the
+  // generation again and makes its answer stale.
+  const uint64_t gen = n->change_gen.fetch_add(1) + 1;
+  std::weak_ptr<Node> wn = n;
+  auto done = [wn, gen](Result<p9::Reply> r) {
+    // On the client's I/O thread (also at teardown, with ESHUTDOWN): no RPC, no io_mu.
+    if (!r.ok()) return;  // no record: the next open compares with the older one
+    auto g = p9::decode<p9::msg::Rgetattr>(r->body);
+    auto n = wn.lock();
+    if (!g.ok() || !n) return;
+    // The fid was the node's when sent; should it have been clunked and its number
+    // reused meanwhile, the answer is another file's.
+    if (g->attr.qid.path != n->qid.path) return;
+    std::lock_guard lk(n->flush_rec_mu);
+    if (n->change_gen.load() != gen) return;
+    n->flush_rec = g->attr;
+    n->flush_rec_gen = gen;
+    n->flush_rec_ready = true;
+  };
+  FidRef r(*n);  // held while the call is queued: the fid is not clunked before it
+  auto m = p9::encode(p9::msg::Tgetattr{r.fid(), p9::getattr_mask::kBasic});
+  if (!m.ok()) return;
+  client_->call(std::move(*m), p9::MsgType::kRgetattr, p9::Replay::kResend, std::move(done));
+}
+
+void Filesystem::adopt_flush_record_locked(Node& n) {
+  p9::Attr a;
+  {
+    std::lock_guard lk(n.flush_rec_mu);
+    if (!n.flush_rec_ready) return;
+    n.flush_rec_ready = false;
+    if (n.flush_rec_gen != n.change_gen.load()) return;
+    a = n.flush_rec;
+  }
+  // Unwritten data would make the server's attributes not ours yet.
+  if (n.inode && !n.inode->dirty_bytes()) record_seen_locked(n, a);
 }
 
 void Filesystem::release(FileHandle* fh) {
@@ -1484,6 +1544,7 @@ std::string Filesystem::stats_json() {
   auto put = [&](const char* k, uint64_t v) { s += std::string(",\"") + k + "\":" + std::to_string(v); };
   put("msize", client_->msize());
   put("p9_rpcs", cs.rpcs.load());
+  put("p9_sync_rpcs", cs.sync_rpcs.load());  // the round trips a caller waited for
   put("p9_bytes_sent", cs.bytes_sent.load());
   put("p9_bytes_received", cs.bytes_received.load());
   put("p9_timeouts", cs.timeouts.load());

@@ -60,6 +60,22 @@ struct Node {
   uint64_t seen_size = 0;
   uint64_t seen_mtime_sec = 0, seen_mtime_nsec = 0;
 
+  // Bumped by every change of ours to the file (a write, a truncate, a setattr) and by
+  // every record of seen_* (record_seen_locked): an attribute fetch that started before
+  // it may not become the record.
+  std::atomic<uint64_t> change_gen{0};
+  // close() of a file we wrote asks the server for its attributes without waiting
+  // (Filesystem::flush_data); the reply lands here, on the 9P client's I/O thread, and the
+  // next open adopts it as seen_* if change_gen has not moved since the fetch was sent.
+  // While one is in flight the next open compares with the older record, as if ours were
+  // unknown: at worst it drops clean cached data. flush_rec_mu is never held across an
+  // RPC or with io_mu taken after it (the I/O thread must never wait for io_mu, which is
+  // held across RPCs).
+  std::mutex flush_rec_mu;
+  bool flush_rec_ready = false;
+  uint64_t flush_rec_gen = 0;
+  p9::Attr flush_rec;
+
   // The last attributes the server gave for this node, when, and the namespace
   // generation then (io_mu): readdirplus hands them out while they are younger than
   // attr_timeout, as the kernel would, unless we changed something since (a write clears

@@ -240,6 +240,7 @@ TEST_F(Mount, ACreateOfA4KFileCostsSixRpcs) {
   constexpr int kFiles = 200;
   auto data = random_bytes(4096, 9);
   uint64_t rpcs0 = stat("p9_rpcs");
+  uint64_t sync0 = stat("p9_sync_rpcs");
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < kFiles; i++) {
     int fd = ::open(path("d/f" + std::to_string(i)).c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
@@ -248,10 +249,22 @@ TEST_F(Mount, ACreateOfA4KFileCostsSixRpcs) {
     ASSERT_EQ(::close(fd), 0);
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  uint64_t waited = stat("p9_sync_rpcs") - sync0;
+  // close()'s getattr is not waited for (issue 7): the last ones may still be on their
+  // way. They count once they complete, so the total is looked at then (for at most
+  // 10 s; a create that costs fewer than 6 simply stops the wait at the limit).
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (stat("p9_rpcs") - rpcs0 < 6u * kFiles && std::chrono::steady_clock::now() < limit)
+    std::this_thread::yield();
   // `netfs stats` itself costs no RPC.
   double per_create = double(stat("p9_rpcs") - rpcs0) / kFiles;
+  double waited_per_create = double(waited) / kFiles;
   EXPECT_LE(per_create, 6.0);
-  std::printf("%d creates: %.2f RPCs each, %.0f files/s\n", kFiles, per_create, kFiles / secs);
+  // Of the six, the caller waits for the lookup, the clone walk, Tlcreate and Tgetattr
+  // (call_sync); the Twrite it waits for through the engine, which is not counted there.
+  EXPECT_LE(waited_per_create, 4.0);
+  std::printf("%d creates: %.2f RPCs each, %.2f waited for (p9_sync_rpcs), %.0f files/s\n", kFiles, per_create,
+              waited_per_create, kFiles / secs);
   RecordProperty("rpcs_per_create", std::to_string(per_create));
   for (int i = 0; i < kFiles; i += 37) EXPECT_EQ(slurp(server_path("d/f" + std::to_string(i))), data);
 }
