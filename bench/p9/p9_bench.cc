@@ -26,8 +26,13 @@
 // from the socket straight into the buffer) when the client has it, and copies from the
 // reply otherwise, so the same file builds against an older src/p9 for a before/after.
 //
+// And `--creates N`: N files made in one directory the way the mount makes them (create,
+// Tgetattr, a 4 KiB Twrite, Tgetattr, clunk), with Namespace::create (a spare clone of
+// the directory fid per create, issue 7) and with the clone walk waited for (the old
+// create, reproduced here): microseconds and round trips waited for per file.
+//
 // Usage: p9_bench [--size-mib N] [--depths 1,4,16] [--conns 1,2,4|none] [--cycles N]
-//                 [--getattrs N] [--python PATH|none] [--dir PARENT]
+//                 [--getattrs N] [--creates N] [--python PATH|none] [--dir PARENT]
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -317,6 +322,60 @@ bool run_cycles(testing::DiodServer& diod, size_t n, bool sync_clunk, Cycles& ou
   return true;
 }
 
+// `n` files made in one directory as the mount makes them; with `sync_clone` the create
+// waits for its clone walk (Namespace::create before the spare clones, word for word).
+struct Creates {
+  double us = 0;           // per file
+  double round_trips = 0;  // the caller waited for, per file
+  uint64_t missed = 0;     // creates that found no spare ready
+};
+bool run_creates(testing::DiodServer& diod, size_t n, bool sync_clone, const std::string& tag, Creates& out) {
+  p9::ClientOptions o;
+  o.endpoint = diod.endpoint();
+  o.aname = diod.dir();
+  o.n_uname = static_cast<uint32_t>(geteuid());
+  auto client = p9::Client::connect(o);
+  if (!client.ok()) return fail("connect", client.error());
+  p9::Client& c = **client;
+  p9::Namespace ns(c);
+  std::string dname = "creates-" + tag;
+  if (auto m = ns.mkdir(p9::Namespace::root(), dname, 0755); !m.ok()) return fail("mkdir", m.error());
+  auto d = ns.lookup(p9::Namespace::root(), dname);
+  if (!d.ok()) return fail("lookup", d.error());
+  auto create = [&](const std::string& name) -> Result<uint32_t> {
+    uint32_t fl = O_RDWR | O_CREAT | O_EXCL;
+    if (!sync_clone) {
+      auto f = ns.create(d->fid, name, fl, 0644);
+      if (!f.ok()) return f.error();
+      return f->fid;
+    }
+    auto clone = ns.walk(d->fid, {});
+    if (!clone.ok()) return clone.error();
+    auto r = c.rpc<p9::msg::Rlcreate>(p9::msg::Tlcreate{clone->fid, name, fl, 0644, 0}, p9::Replay::kFail);
+    if (!r.ok()) return r.error();
+    auto fi = *c.fids().get(d->fid);
+    fi.path.push_back(name);
+    c.fids().set(clone->fid, p9::FidInfo{fi.path, r->qid, fl, false, true});
+    return clone->fid;
+  };
+  std::vector<std::byte> block(4096, std::byte{7});
+  uint64_t waited = c.stats().sync_rpcs, missed = c.stats().create_spares_missed;
+  auto t0 = Clock::now();
+  for (size_t i = 0; i < n; i++) {
+    auto f = create("f" + std::to_string(i));
+    if (!f.ok()) return fail("create", f.error());
+    if (auto a = ns.getattr(*f); !a.ok()) return fail("getattr", a.error());
+    if (auto w = ns.write(*f, 0, block.data(), block.size()); !w.ok()) return fail("write", w.error());
+    if (auto a = ns.getattr(*f); !a.ok()) return fail("getattr", a.error());
+    (void)ns.clunk(*f);
+  }
+  out.us = secs(t0, Clock::now()) * 1e6 / double(n);
+  out.round_trips = double(c.stats().sync_rpcs - waited) / double(n);
+  out.missed = c.stats().create_spares_missed - missed;
+  (void)ns.clunk(d->fid);
+  return true;
+}
+
 bool run_local(const std::string& dir, const std::vector<std::byte>& data, Rates& out) {
   const size_t size = data.size(), chunk = 1 << 20;
   std::string path = dir + "/bench-local";
@@ -367,6 +426,7 @@ int main(int argc, char** argv) {
   std::vector<size_t> conns = {1, 2, 4};
   size_t cycles = 2000;
   size_t getattrs = 200000;
+  size_t creates = 2000;
   std::string py = NETFS_P9BENCH_PY;
   std::string parent = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -383,6 +443,8 @@ int main(int argc, char** argv) {
       for (std::string d; v != "none" && std::getline(ss, d, ',');) conns.push_back(std::stoul(d));
     } else if (a == "--cycles") {
       cycles = std::stoul(v);
+    } else if (a == "--creates") {
+      creates = std::stoul(v);
     } else if (a == "--getattrs") {
       getattrs = std::stoul(v);
     } else if (a == "--dir") {
@@ -392,7 +454,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: p9_bench [--size-mib N] [--depths 1,4,16] [--conns 1,2,4|none] [--cycles N] "
-                   "[--getattrs N] [--python PATH|none] [--dir PARENT]\n");
+                   "[--getattrs N] [--creates N] [--python PATH|none] [--dir PARENT]\n");
       return 2;
     }
   }
@@ -473,6 +535,19 @@ int main(int argc, char** argv) {
         if (!run_cycles(diod, cycles, sync, cy)) return 1;
         std::printf("%-22s | %10.1f %16.2f\n", sync ? "synchronous (before)" : "asynchronous (after)", cy.us,
                     cy.round_trips);
+        std::fflush(stdout);
+      }
+  }
+  if (creates) {
+    std::printf("\n%zu files made in one directory (create, getattr, 4 KiB write, getattr, clunk)\n", creates);
+    std::printf("%-26s | %10s %16s %14s\n", "create", "us/file", "waited RPCs/file", "spare missing");
+    int run = 0;
+    for (int round = 0; round < 2; round++)
+      for (bool sync : {true, false}) {
+        Creates cr;
+        if (!run_creates(diod, creates, sync, std::to_string(run++), cr)) return 1;
+        std::printf("%-26s | %10.1f %16.2f %14llu\n", sync ? "clone waited for (before)" : "spare clone (after)", cr.us,
+                    cr.round_trips, static_cast<unsigned long long>(sync ? 0 : cr.missed));
         std::fflush(stdout);
       }
   }

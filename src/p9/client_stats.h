@@ -31,7 +31,9 @@ namespace netfs::p9 {
   X(reads_copied)      /* call_read payloads that arrived whole in the receive buffer */   \
   X(read_bytes_discarded) /* payload of call_reads completed before it all arrived */      \
   X(sync_rpcs)         /* calls a caller blocked on (call_sync): its round trips */ \
-  X(clunks_unanswered) /* Tclunks that timed out: their fid numbers stay retired */
+  X(clunks_unanswered) /* Tclunks that timed out: their fid numbers stay retired */ \
+  X(create_spares_used) /* creates on a pre-cloned directory fid (no clone walk waited for) */ \
+  X(create_spares_missed) /* creates that cloned synchronously: no spare was ready */
 
 struct ClientStats {
 #define NETFS_P9_DECLARE(name) std::atomic<uint64_t> name{0};

@@ -89,6 +89,7 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
 
 Status Namespace::clunk(uint32_t fid) {
   if (fid == root()) return make_error(EINVAL, "9P: the root fid stays");
+  drop_spare(fid);
   // Nobody waits for Rclunk: 9P frees the fid on Tclunk whatever the reply says, so the
   // reply carries nothing a caller could act on; only the fid number must wait for it.
   c_.release_fid(fid);
@@ -136,6 +137,102 @@ Result<std::string> Namespace::readlink(uint32_t fid) {
   return r->target;
 }
 
+// ---------------------------------------------------------------- create's spare clones
+
+Namespace::~Namespace() {
+  std::vector<uint32_t> ready;
+  {
+    std::lock_guard lk(spares_->mu);
+    spares_->closed = true;  // clones in flight clunk their fid when they land
+    for (auto& [dir, slot] : spares_->by_dir)
+      if (slot.fid != kNoFid) ready.push_back(slot.fid);
+    spares_->by_dir.clear();
+  }
+  for (uint32_t f : ready) c_.release_fid(f);
+}
+
+uint32_t Namespace::take_spare(uint32_t dir) {
+  uint32_t fid = kNoFid;
+  {
+    std::lock_guard lk(spares_->mu);
+    auto it = spares_->by_dir.find(dir);
+    if (it != spares_->by_dir.end()) std::swap(fid, it->second.fid);
+  }
+  // A reconnect that could not rebuild the spare leaves it stale: a create on it must not
+  // reach whatever the path names now.
+  if (fid != kNoFid && c_.fids().is_stale(fid)) {
+    c_.release_fid(fid);
+    fid = kNoFid;
+  }
+  return fid;
+}
+
+void Namespace::refill_spare(uint32_t dir) {
+  uint64_t id;
+  {
+    std::lock_guard lk(spares_->mu);
+    if (spares_->closed) return;
+    auto& slot = spares_->by_dir[dir];
+    if (slot.fid != kNoFid || slot.pending) return;  // one spare per directory is enough
+    id = slot.pending = spares_->next_id++;
+    spares_->in_flight++;
+  }
+  uint32_t fid = c_.fids().alloc();
+  auto m = encode(msg::Twalk{dir, fid, {}});
+  Client* c = &c_;
+  // Runs on the I/O thread: must not block (FidTable and Spares are leaf locks).
+  c_.call(std::move(*m), MsgType::kRwalk, Replay::kResend, [c, sp = spares_, dir, fid, id](Result<Reply> r) {
+    Result<msg::Rwalk> w = r.ok() ? decode<msg::Rwalk>(r->body) : Result<msg::Rwalk>(r.error());
+    if (w.ok() && !w->qids.v.empty()) w = make_error(EPROTO, "9P walk: qids for a clone");
+    // The clone names what dir names: its path and qid, as read now (a rename since the
+    // Twalk was sent has moved dir's path; FidTable::rename moves the spare's from here on).
+    std::optional<FidInfo> base = w.ok() ? c->fids().get(dir) : std::nullopt;
+    bool keep = false;
+    {
+      std::lock_guard lk(sp->mu);
+      auto it = sp->by_dir.find(dir);
+      // A slot with another id (or none) means dir was clunked meanwhile: the number
+      // may be another directory's by now, and this clone is nobody's.
+      bool mine = it != sp->by_dir.end() && it->second.pending == id;
+      if (mine) it->second.pending = 0;
+      if (mine && base && !base->stale) {
+        // Into the table before it can be taken: a create's Tlcreate needs it recorded,
+        // and a reconnect must rebuild it. Still under sp->mu (FidTable's lock is a leaf).
+        c->fids().set(fid, FidInfo{base->path, base->qid, -1, false, true});
+        it->second.fid = fid;
+        keep = true;
+      }
+      // Not kept (dir gone, the walk failed): the next create starts afresh.
+      if (mine && !keep) sp->by_dir.erase(it);
+      sp->in_flight--;
+    }
+    sp->idle.notify_all();
+    if (keep) return;
+    // Made on the server (or maybe: timed out after sending): a Tclunk settles the number.
+    if (w.ok() || may_exist_on_server(w.error()))
+      c->release_fid(fid);
+    else
+      c->fids().release(fid);
+  });
+}
+
+void Namespace::drop_spare(uint32_t dir) {
+  uint32_t fid = kNoFid;
+  {
+    std::lock_guard lk(spares_->mu);
+    auto it = spares_->by_dir.find(dir);
+    if (it == spares_->by_dir.end()) return;
+    fid = it->second.fid;
+    spares_->by_dir.erase(it);  // a clone in flight finds no slot and clunks its fid
+  }
+  if (fid != kNoFid) c_.release_fid(fid);
+}
+
+bool Namespace::test_wait_spares(std::chrono::milliseconds limit) {
+  std::unique_lock lk(spares_->mu);
+  return spares_->idle.wait_for(lk, limit, [&] { return spares_->in_flight == 0; });
+}
+
 // ---------------------------------------------------------------- namespace changes
 
 Result<Qid> Namespace::probe(uint32_t dir, std::string_view name) {
@@ -147,10 +244,21 @@ Result<Qid> Namespace::probe(uint32_t dir, std::string_view name) {
 
 Result<Created> Namespace::create(uint32_t dir, std::string_view name, uint32_t flags, uint32_t mode, uint32_t gid) {
   if (!valid_name(name)) return make_error(EINVAL, "9P create: bad name");
-  // Tlcreate turns its fid into the new file, so it works on a clone of dir.
-  auto clone = walk(dir, {});
-  if (!clone.ok()) return clone.error();
-  uint32_t fid = clone->fid;
+  // A directory fid a reconnect could not rebuild may name another directory now.
+  if (c_.fids().is_stale(dir)) return make_error(ESTALE, "9P: fid lost in a reconnect");
+  // Tlcreate turns its fid into the new file, so it works on a clone of dir: the spare
+  // if one is ready, else one made now. Either way the clone for the next create is sent
+  // at once, so it travels while this Tlcreate does.
+  uint32_t fid = take_spare(dir);
+  if (fid == kNoFid) {
+    c_.stats().bump(c_.stats().create_spares_missed);
+    auto clone = walk(dir, {});
+    if (!clone.ok()) return clone.error();
+    fid = clone->fid;
+  } else {
+    c_.stats().bump(c_.stats().create_spares_used);
+  }
+  refill_spare(dir);
   std::string n(name);
   std::optional<Created> found;
   auto r = change<msg::Rlcreate>(c_, msg::Tlcreate{fid, n, flags, mode, gid}, [&]() -> std::optional<Result<msg::Rlcreate>> {

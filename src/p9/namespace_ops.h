@@ -14,11 +14,26 @@
 // not have happened, so the outcome is decided by looking at the server afterwards (does
 // the name exist now? is it the file we linked?), never by sending it blindly again.
 //
+// Creates (issue 7): Tlcreate turns its fid into the new file, so it needs a clone of the
+// directory fid, one Twalk round trip. Namespace keeps one spare clone per directory fid
+// that had a create: each create takes the spare (or, none being ready, clones
+// synchronously) and at once sends the Twalk for the next spare without waiting for it,
+// so that round trip overlaps the Tlcreate and a run of creates in one directory waits
+// for one round trip fewer each after the first. A spare is an ordinary fid in the
+// FidTable (path of its directory), so a reconnect rebuilds it by path; one that could
+// not be rebuilt (stale) is clunked instead of used. clunk(dir) clunks dir's spare, and
+// a clone still in flight clunks its fid when it lands; so does the destructor.
+//
 // Threading: thread-safe; calls block the caller. Requires: not called from a client
-// completion.
+// completion; the Client outlives the Namespace.
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -48,7 +63,8 @@ struct Created {
 
 class Namespace {
  public:
-  explicit Namespace(Client& client) : c_(client) {}
+  explicit Namespace(Client& client) : c_(client), spares_(std::make_shared<Spares>()) {}
+  ~Namespace();  // clunks the spare directory clones (without waiting)
   Namespace(const Namespace&) = delete;
   Namespace& operator=(const Namespace&) = delete;
 
@@ -98,7 +114,32 @@ class Namespace {
   Result<size_t> read(uint32_t fid, uint64_t offset, void* buf, size_t n);
   Result<size_t> write(uint32_t fid, uint64_t offset, const void* buf, size_t n);
 
+  // Test hook: waits (bounded) until no spare clone is in flight. False on timeout.
+  bool test_wait_spares(std::chrono::milliseconds limit);
+
  private:
+  // Spare clones of directory fids for create(). Shared with the clone completions, which
+  // may run after the Namespace is gone (they then clunk what they made).
+  struct Spares {
+    struct Slot {
+      uint32_t fid = kNoFid;  // a ready clone of the directory fid
+      uint64_t pending = 0;   // the clone in flight (its id), 0: none
+    };
+    std::mutex mu;  // never held while calling the Client; nests only FidTable's leaf lock
+    std::condition_variable idle;
+    std::unordered_map<uint32_t, Slot> by_dir;  // by directory fid
+    uint64_t next_id = 1;
+    size_t in_flight = 0;
+    bool closed = false;  // the Namespace is gone: landing clones are clunked
+  };
+  // dir's ready spare (taken: no other create gets it), or kNoFid.
+  uint32_t take_spare(uint32_t dir);
+  // Starts the asynchronous clone of dir for the next create unless one is ready or in
+  // flight. Does not wait.
+  void refill_spare(uint32_t dir);
+  // dir is being clunked: its spare goes too.
+  void drop_spare(uint32_t dir);
+
   Path path_of(uint32_t fid) const;
   // Does dir/name exist now? Its qid, or ENOENT (or the error that stopped the check).
   Result<Qid> probe(uint32_t dir, std::string_view name);
@@ -110,6 +151,7 @@ class Namespace {
   // that the older Tremove / Trename are used directly.
   std::atomic<bool> no_unlinkat_{false};
   std::atomic<bool> no_renameat_{false};
+  std::shared_ptr<Spares> spares_;
 };
 
 }  // namespace netfs::p9

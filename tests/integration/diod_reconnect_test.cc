@@ -156,6 +156,41 @@ TEST_F(DiodReconnect, AFileRemovedWhileDisconnectedBecomesStale) {
   EXPECT_EQ(client_->stats().fids_stale.load(), 1u);
 }
 
+// A create's spare clone of its directory is an ordinary fid: a reconnect rebuilds it by
+// path and the next create uses it, landing in the right directory. One that cannot be
+// rebuilt (the directory was replaced while disconnected) is stale and never used.
+TEST_F(DiodReconnect, CreateSpareIsRebuiltOrNotUsed) {
+  ASSERT_TRUE(ns_->mkdir(Namespace::root(), "d", 0755).ok());
+  auto d = ns_->lookup(Namespace::root(), "d");
+  ASSERT_TRUE(d.ok());
+  auto a = ns_->create(d->fid, "a", O_RDWR | O_CREAT, 0644);
+  ASSERT_TRUE(a.ok());
+  ASSERT_TRUE(ns_->test_wait_spares(std::chrono::seconds(10)));
+  ASSERT_TRUE(diod_->restart()) << diod_->error();
+  ASSERT_TRUE(ns_->getattr(d->fid).ok());  // waits for the reconnect
+  uint64_t used = client_->stats().create_spares_used;
+  auto b = ns_->create(d->fid, "b", O_RDWR | O_CREAT, 0644);
+  ASSERT_TRUE(b.ok()) << b.error().message();
+  EXPECT_EQ(client_->stats().create_spares_used - used, 1u) << "the rebuilt spare was used";
+  EXPECT_TRUE(std::filesystem::is_regular_file(diod_->dir() + "/d/b"));
+  EXPECT_EQ(client_->stats().fids_stale.load(), 0u);
+  // Now d is replaced by another directory while the server is down: d's fid and its
+  // spare cannot be rebuilt, and the create must not land in the new d.
+  ASSERT_TRUE(ns_->test_wait_spares(std::chrono::seconds(10)));
+  diod_->kill_hard();
+  std::filesystem::rename(diod_->dir() + "/d", diod_->dir() + "/old-d");
+  std::filesystem::create_directory(diod_->dir() + "/d");
+  ASSERT_TRUE(diod_->start()) << diod_->error();
+  ASSERT_TRUE(ns_->getattr(Namespace::root()).ok());
+  EXPECT_TRUE(client_->fids().is_stale(d->fid));
+  used = client_->stats().create_spares_used;
+  auto c = ns_->create(d->fid, "c", O_RDWR | O_CREAT, 0644);
+  EXPECT_FALSE(c.ok());
+  EXPECT_EQ(client_->stats().create_spares_used.load(), used) << "a stale spare was used";
+  EXPECT_FALSE(std::filesystem::exists(diod_->dir() + "/d/c"));
+  EXPECT_FALSE(std::filesystem::exists(diod_->dir() + "/old-d/c"));
+}
+
 TEST_F(DiodReconnect, LocksAreTakenAgain) {
   auto f = ns_->create(Namespace::root(), "locked", O_RDWR, 0644);
   ASSERT_TRUE(f.ok());
