@@ -134,8 +134,12 @@ Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
 
 Client::~Client() {
   // The lanes first: nothing of theirs refers to this client, but their data calls must
-  // fail (ESHUTDOWN) while the engine is still there, like this client's own.
-  lanes_.reset();
+  // fail (ESHUTDOWN) while the engine is still there, like this client's own. Under
+  // lanes_mu_: a completion on the I/O thread may be in release_fid (forget) meanwhile.
+  {
+    std::lock_guard lk(lanes_mu_);
+    lanes_.reset();
+  }
   std::vector<Failure> fail;
   {
     std::lock_guard lk(mu_);
@@ -250,7 +254,11 @@ void Client::release_fid(uint32_t fid) {
   // a reconnect already under way may still hold it; then the Tclunk, which waits for
   // that session, clunks the rebuilt fid).
   fids_.erase(fid);
-  if (lanes_) lanes_->forget(fid);
+  {
+    // Completions call this on the I/O thread while ~Client may be destroying the lanes.
+    std::lock_guard lk(lanes_mu_);
+    if (lanes_) lanes_->forget(fid);
+  }
   auto m = encode(msg::Tclunk{fid});
   // kFail: a Tclunk lost in flight died with its session, and so did the fid (a session's
   // fids end with it), so ECONNRESET means "gone" as surely as Rclunk does.

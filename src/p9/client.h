@@ -236,6 +236,9 @@ class Client {
   ClientStats stats_;
   FidTable fids_;
   std::unique_ptr<Lanes> lanes_;  // set once by connect(), before the client is shared
+  // Guards lanes_ between release_fid (any thread, completions too) and ~Client's reset.
+  // Taken before Lanes' own mutex; nothing under it waits for this client's I/O thread.
+  std::mutex lanes_mu_;
   std::atomic<uint32_t> msize_{0};
 
   asio::io_context io_;
