@@ -83,7 +83,7 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
     src = fid;
     i += n;
   } while (i < names.size());
-  ft.set(fid, FidInfo{join_path(base->path, names), qid, -1, false, true});
+  ft.set(fid, FidInfo{join_path(base->path, names), qid, -1, false, true, {}, 0});
   return Entry{fid, qid};
 }
 
@@ -198,7 +198,7 @@ void Namespace::refill_spare(uint32_t dir) {
       if (mine && base && !base->stale) {
         // Into the table before it can be taken: a create's Tlcreate needs it recorded,
         // and a reconnect must rebuild it. Still under sp->mu (FidTable's lock is a leaf).
-        c->fids().set(fid, FidInfo{base->path, base->qid, -1, false, true});
+        c->fids().set(fid, FidInfo{base->path, base->qid, -1, false, true, {}, 0});
         it->second.fid = fid;
         keep = true;
       }
@@ -287,8 +287,7 @@ Result<Created> Namespace::create(uint32_t dir, std::string_view name, uint32_t 
   }
   Path p = path_of(dir);
   p.push_back(n);
-  FidInfo fi{std::move(p), r->qid, static_cast<int64_t>(flags), false, true};
-  fi.iounit = r->iounit;
+  FidInfo fi{std::move(p), r->qid, static_cast<int64_t>(flags), false, true, {}, r->iounit};
   c_.fids().set(fid, std::move(fi));
   return Created{fid, r->qid, r->iounit};
 }
@@ -507,7 +506,7 @@ Result<Bytes> Namespace::getxattr(uint32_t fid, std::string_view name) {
       return w.error();
     }
     // An xattr fid names server state that a reconnect cannot rebuild.
-    c_.fids().set(xf, FidInfo{{}, {}, -1, false, false});
+    c_.fids().set(xf, FidInfo{{}, {}, -1, false, false, {}, 0});
     auto v = read_xattr_fid(xf, w->size);
     (void)clunk(xf);
     return v;
@@ -535,7 +534,7 @@ Status Namespace::setxattr(uint32_t fid, std::string_view name, ByteSpan value, 
   for (int attempt = 0;; attempt++) {
     auto xf = walk(fid, {});
     if (!xf.ok()) return xf.error();
-    c_.fids().set(xf->fid, FidInfo{{}, {}, -1, false, false});
+    c_.fids().set(xf->fid, FidInfo{{}, {}, -1, false, false, {}, 0});
     auto r = c_.rpc<msg::Rxattrcreate>(msg::Txattrcreate{xf->fid, std::string(name), value.size(), flags}, Replay::kFail);
     Status st = r.ok() ? ok_status() : Status(r.error());
     if (st.ok() && !value.empty()) {

@@ -121,7 +121,7 @@ Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fi
   if (!a.ok()) return a.error();
   info.root_qid = a->qid;
   auto old_root = fids.get(FidTable::kRootFid);
-  fids.set(FidTable::kRootFid, FidInfo{{}, a->qid, -1, false, true});
+  fids.set(FidTable::kRootFid, FidInfo{{}, a->qid, -1, false, true, {}, 0});
   bool root_replaced = old_root && old_root->qid.path != a->qid.path;
 
   for (auto& [fid, fi] : fids.snapshot()) {

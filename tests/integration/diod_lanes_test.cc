@@ -20,16 +20,6 @@ namespace {
 
 using namespace netfs::p9;
 
-std::vector<std::byte> pattern(size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1103515245u + 12345u;
-    v[i] = std::byte(x >> 24);
-  }
-  return v;
-}
-
 class DiodLanes : public ::testing::Test {
  protected:
   void SetUp() override {

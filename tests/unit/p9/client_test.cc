@@ -16,22 +16,8 @@ namespace {
 using testing::FakeServer;
 using namespace std::chrono_literals;
 
-ClientOptions opts(const FakeServer& s) {
-  ClientOptions o;
-  o.endpoint = s.endpoint();
-  o.aname = "/x";
-  o.rpc_timeout = 5000ms;
-  o.connect_timeout = 2000ms;
-  o.reconnect_backoff = 1ms;
-  o.reconnect_backoff_max = 20ms;
-  return o;
-}
-
-std::unique_ptr<Client> connect(const ClientOptions& o) {
-  auto c = Client::connect(o);
-  EXPECT_TRUE(c.ok()) << c.error().message();
-  return c.ok() ? std::move(*c) : nullptr;
-}
+using testing::connect;
+using testing::opts;
 
 // An asynchronous getattr whose outcome the test can wait for.
 struct Pending {

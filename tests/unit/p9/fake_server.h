@@ -16,6 +16,11 @@
 #include <optional>
 #include <thread>
 
+#include <gtest/gtest.h>
+
+#include <memory>
+
+#include "p9/client.h"
 #include "p9/codec.h"
 #include "p9/endpoint.h"
 
@@ -170,5 +175,25 @@ class FakeServer {
   std::mutex wmu_;  // cfd_ and writes to it
   int cfd_ = -1;
 };
+
+// Client options for a test against s: short connect and reconnect waits, so that tests
+// of lost connections run in milliseconds.
+inline ClientOptions opts(const FakeServer& s) {
+  using namespace std::chrono_literals;
+  ClientOptions o;
+  o.endpoint = s.endpoint();
+  o.aname = "/x";
+  o.rpc_timeout = 5000ms;
+  o.connect_timeout = 2000ms;
+  o.reconnect_backoff = 1ms;
+  o.reconnect_backoff_max = 20ms;
+  return o;
+}
+
+inline std::unique_ptr<Client> connect(const ClientOptions& o) {
+  auto c = Client::connect(o);
+  EXPECT_TRUE(c.ok()) << c.error().message();
+  return c.ok() ? std::move(*c) : nullptr;
+}
 
 }  // namespace netfs::p9::testing

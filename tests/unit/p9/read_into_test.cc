@@ -22,22 +22,8 @@ using namespace std::chrono_literals;
 constexpr uint32_t kMsize = 65536;
 constexpr size_t kHead = 11;  // size[4] type[1] tag[2] count[4]
 
-ClientOptions opts(const FakeServer& s) {
-  ClientOptions o;
-  o.endpoint = s.endpoint();
-  o.aname = "/x";
-  o.rpc_timeout = 5000ms;
-  o.connect_timeout = 2000ms;
-  o.reconnect_backoff = 1ms;
-  o.reconnect_backoff_max = 20ms;
-  return o;
-}
-
-std::unique_ptr<Client> connect(const ClientOptions& o) {
-  auto c = Client::connect(o);
-  EXPECT_TRUE(c.ok()) << c.error().message();
-  return c.ok() ? std::move(*c) : nullptr;
-}
+using testing::connect;
+using testing::opts;
 
 struct PendingRead {
   std::promise<Result<size_t>> p;
