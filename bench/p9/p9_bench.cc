@@ -355,7 +355,7 @@ bool run_creates(testing::DiodServer& diod, size_t n, bool sync_clone, const std
     if (!r.ok()) return r.error();
     auto fi = *c.fids().get(d->fid);
     fi.path.push_back(name);
-    c.fids().set(clone->fid, p9::FidInfo{fi.path, r->qid, fl, false, true});
+    c.fids().set(clone->fid, p9::FidInfo{fi.path, r->qid, fl, false, true, {}, 0});
     return clone->fid;
   };
   std::vector<std::byte> block(4096, std::byte{7});

@@ -884,7 +884,7 @@ Status Filesystem::flush_data(FileHandle& fh) {
     // Sent now, right after the write-back, so the server answers for the same moment a
     // synchronous getattr would; the closer does not wait for the answer (issue 7: one
     // round trip less per close).
-    record_after_flush(fh.node);
+    record_after_flush(fh.node, inode.size());
     return ok_status();
   }
   // With a local cache the record also vouches for the cached data on disk (the cookie's
@@ -901,12 +901,12 @@ Status Filesystem::flush_data(FileHandle& fh) {
   return ok_status();
 }
 
-void Filesystem::record_after_flush(const std::shared_ptr<Node>& n) {
+void Filesystem::record_after_flush(const std::shared_ptr<Node>& n, uint64_t size) {
   // This fetch supersedes any still in flight; a write or a record after this moves the
   // generation again and makes its answer stale.
   const uint64_t gen = n->change_gen.fetch_add(1) + 1;
   std::weak_ptr<Node> wn = n;
-  auto done = [wn, gen](Result<p9::Reply> r) {
+  auto done = [wn, gen, size](Result<p9::Reply> r) {
     // On the client's I/O thread (also at teardown, with ESHUTDOWN): no RPC, no io_mu.
     if (!r.ok()) return;  // no record: the next open compares with the older one
     auto g = p9::decode<p9::msg::Rgetattr>(r->body);
@@ -915,6 +915,10 @@ void Filesystem::record_after_flush(const std::shared_ptr<Node>& n) {
     // The fid was the node's when sent; should it have been clunked and its number
     // reused meanwhile, the answer is another file's.
     if (g->attr.qid.path != n->qid.path) return;
+    // Close has returned, so another client told "done" may already have changed the
+    // file: an answer of another size is surely not (only) ours. (A same-size overwrite
+    // within one round trip of our close is the window this leaves; docs/fuse.md.)
+    if (g->attr.size != size) return;
     std::lock_guard lk(n->flush_rec_mu);
     if (n->change_gen.load() != gen) return;
     n->flush_rec = g->attr;
@@ -924,7 +928,9 @@ void Filesystem::record_after_flush(const std::shared_ptr<Node>& n) {
   FidRef r(*n);  // held while the call is queued: the fid is not clunked before it
   auto m = p9::encode(p9::msg::Tgetattr{r.fid(), p9::getattr_mask::kBasic});
   if (!m.ok()) return;
-  client_->call(std::move(*m), p9::MsgType::kRgetattr, p9::Replay::kResend, std::move(done));
+  // kFail: resent after a reconnect it would answer for a much later moment, when other
+  // clients' changes are likely; without an answer the next open just compares as usual.
+  client_->call(std::move(*m), p9::MsgType::kRgetattr, p9::Replay::kFail, std::move(done));
 }
 
 void Filesystem::adopt_flush_record_locked(Node& n) {

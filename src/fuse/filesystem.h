@@ -237,7 +237,7 @@ class Filesystem {
   void record_seen_locked(Node& n, const p9::Attr& a);
   // After a close's write-back: fetches n's attributes asynchronously, for the next open
   // to adopt as seen (Node::flush_rec).
-  void record_after_flush(const std::shared_ptr<Node>& n);
+  void record_after_flush(const std::shared_ptr<Node>& n, uint64_t size);
   // Requires n.io_mu held: adopts an arrived flush record that nothing has superseded.
   void adopt_flush_record_locked(Node& n);
   // The full listing of directory n: from the cached listing object when the directory's

@@ -254,12 +254,13 @@ TEST_F(Mount, ACreateOfA4KFileCostsSixRpcs) {
   // way. They count once they complete, so the total is looked at then (for at most
   // 10 s; a create that costs fewer than 6 simply stops the wait at the limit).
   auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (stat("p9_rpcs") - rpcs0 < 6u * kFiles && std::chrono::steady_clock::now() < limit)
+  while (stat("p9_rpcs") - rpcs0 < 6u * kFiles + 1 && std::chrono::steady_clock::now() < limit)
     std::this_thread::yield();
   // `netfs stats` itself costs no RPC.
   double per_create = double(stat("p9_rpcs") - rpcs0) / kFiles;
   double waited_per_create = double(waited) / kFiles;
-  EXPECT_LE(per_create, 6.0);
+  // Plus one: the directory's spare clone made for a next create that never comes.
+  EXPECT_LE(per_create, 6.0 + 1.0 / kFiles);
   // Of the six, the caller waits for the lookup, the clone walk, Tlcreate and Tgetattr
   // (call_sync); the Twrite it waits for through the engine, which is not counted there.
   EXPECT_LE(waited_per_create, 4.0);
