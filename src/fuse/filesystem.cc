@@ -949,6 +949,8 @@ void Filesystem::adopt_flush_record_locked(Node& n) {
 void Filesystem::release(FileHandle* fh) {
   auto n = fh->node;
   // Closing the server's file drops its flock, as the last close of an open file does.
+  // Before open_count goes down: a borrowed flock fid is the I/O fid, clunked only when
+  // no file is open.
   if (fh->flock_fid != p9::kNoFid)
     close_lock_fid(fh->flock_fid, fh->flock_borrowed, flock_request(LOCK_UN, fh->flock_owner));
   std::shared_ptr<LockTable> t;
@@ -958,14 +960,24 @@ void Filesystem::release(FileHandle* fh) {
   {
     std::lock_guard lk(n->io_mu);
     t = n->posix_locks;
-    if (--n->open_count == 0) {
+    if (n->open_count == 1) {
       last = true;
       // No open file is left, so no owner may hold a POSIX lock; the next lock makes a
       // new table and fid.
       n->posix_locks.reset();
       posix_borrowed = n->posix_lock_borrowed.load();
       posix_fid = n->posix_lock_fid.exchange(p9::kNoFid);
+      if (posix_fid != p9::kNoFid && posix_borrowed) {
+        // A borrowed lock fid is the I/O fid: unlocked here, with io_mu held and before
+        // open_count reaches 0. At 0 a FORGET may retire the node (or an open reopen it
+        // read-write) and clunk that fid, whose number the client may then give to
+        // another file, which would lose its lock to this unlock; and io_mu keeps a new
+        // open's lock, which would borrow the same fid, from coming before it.
+        close_lock_fid(posix_fid, true, posix_request(ServerMode::kNone));
+        posix_fid = p9::kNoFid;
+      }
     }
+    --n->open_count;
   }
   if (t) {
     // Owners that locked through this open file and never closed it (OFD locks, owned by
@@ -981,7 +993,8 @@ void Filesystem::release(FileHandle* fh) {
       for (uint64_t owner : owners) t->release_owner(owner);
     }
   }
-  // The server's lock goes with the fid's open file (diod: its file descriptor).
+  // The server's lock goes with the fid's open file (diod: its file descriptor); a fid of
+  // its own, so no one else clunks it meanwhile.
   if (posix_fid != p9::kNoFid) close_lock_fid(posix_fid, posix_borrowed, posix_request(ServerMode::kNone));
   delete fh;
   // A node the kernel forgot while the file was open (FORGET can come before the

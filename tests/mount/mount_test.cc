@@ -578,6 +578,41 @@ int exit_code_within(pid_t pid, int secs) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// An OFD lock (owned by the open file, so it goes at RELEASE, not at close's FLUSH) on an
+// open file whose name was renamed away on the server: its lock fid is the I/O fid
+// itself (borrowed), which the last release unlocks before the node can be forgotten and
+// that fid clunked. The server's lock goes; another file's lock stays.
+TEST_F(Mount, AnOfdLockOnAServerRenamedFileGoesAtTheLastReleaseAndSparesOtherFiles) {
+  ASSERT_TRUE(mount());
+  write_file(path("ofd"), {'o'});
+  write_file(path("other"), {'x'});
+  int a = ::open(path("ofd").c_str(), O_RDWR);
+  int b = ::open(path("other").c_str(), O_RDWR);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  ASSERT_EQ(::rename(server_path("ofd").c_str(), server_path("ofd2").c_str()), 0);
+  struct flock l {};
+  l.l_type = F_WRLCK;
+  l.l_whence = SEEK_SET;
+  ASSERT_EQ(::fcntl(a, F_OFD_SETLK, &l), 0) << strerror(errno);
+  ASSERT_EQ(setlk(b, F_WRLCK, 0, 0), 0);
+  int srv = ::open(server_path("ofd2").c_str(), O_RDONLY);
+  int srv_b = ::open(server_path("other").c_str(), O_RDONLY);
+  ASSERT_GE(srv, 0);
+  ASSERT_GE(srv_b, 0);
+  EXPECT_NE(::flock(srv, LOCK_EX | LOCK_NB), 0);  // the lock is on the server's file
+  ::close(a);
+  // RELEASE is asynchronous to close(2): poll the server for at most 10 s.
+  auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (::flock(srv, LOCK_EX | LOCK_NB) != 0 && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
+  EXPECT_LT(std::chrono::steady_clock::now(), limit) << "the mount kept the lock after the last close";
+  EXPECT_NE(::flock(srv_b, LOCK_SH | LOCK_NB), 0) << "the other file lost its server lock";
+  ::close(b);
+  EXPECT_EQ(::flock(srv_b, LOCK_EX | LOCK_NB), 0) << strerror(errno);
+  ::close(srv);
+  ::close(srv_b);
+}
+
 // A blocking flock on the mount polls the server while another client holds the lock. It
 // used to poll until granted, whatever happened to the waiter: `flock -w 1` never timed
 // out, and a killed waiter went on polling (and would have taken the lock for nobody).
