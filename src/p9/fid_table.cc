@@ -29,6 +29,15 @@ void FidTable::set(uint32_t fid, FidInfo info) {
   fids_[fid] = std::move(info);
 }
 
+bool FidTable::clone_entry(uint32_t from, uint32_t to) {
+  std::lock_guard lk(mu_);
+  auto it = fids_.find(from);
+  if (it == fids_.end() || it->second.stale) return false;
+  FidInfo info{it->second.path, it->second.qid, -1, false, true, {}, 0};
+  fids_[to] = std::move(info);
+  return true;
+}
+
 void FidTable::set_open(uint32_t fid, uint32_t flags, const Qid& qid, uint32_t iounit) {
   std::lock_guard lk(mu_);
   auto it = fids_.find(fid);

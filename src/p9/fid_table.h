@@ -63,6 +63,12 @@ class FidTable {
   void release(uint32_t fid);
 
   void set(uint32_t fid, FidInfo info);
+  // Records `to` as a fresh clone of `from` (a Twalk with no names): from's path and qid,
+  // not open, no locks, rebuildable, not stale. One step under the table's lock, so a
+  // rename() either moves from's path before the copy or both paths after it: a clone
+  // never keeps a pre-rename path. False (and `to` untouched) if `from` is not in the
+  // table or is stale.
+  bool clone_entry(uint32_t from, uint32_t to);
   void set_open(uint32_t fid, uint32_t flags, const Qid& qid, uint32_t iounit = 0);
   // The fid's iounit (0 if unknown), without copying its path.
   uint32_t iounit(uint32_t fid) const;

@@ -184,9 +184,6 @@ void Namespace::refill_spare(uint32_t dir) {
   c_.call(std::move(*m), MsgType::kRwalk, Replay::kResend, [c, sp = spares_, dir, fid, id](Result<Reply> r) {
     Result<msg::Rwalk> w = r.ok() ? decode<msg::Rwalk>(r->body) : Result<msg::Rwalk>(r.error());
     if (w.ok() && !w->qids.v.empty()) w = make_error(EPROTO, "9P walk: qids for a clone");
-    // The clone names what dir names: its path and qid, as read now (a rename since the
-    // Twalk was sent has moved dir's path; FidTable::rename moves the spare's from here on).
-    std::optional<FidInfo> base = w.ok() ? c->fids().get(dir) : std::nullopt;
     bool keep = false;
     {
       std::lock_guard lk(sp->mu);
@@ -195,10 +192,13 @@ void Namespace::refill_spare(uint32_t dir) {
       // may be another directory's by now, and this clone is nobody's.
       bool mine = it != sp->by_dir.end() && it->second.pending == id;
       if (mine) it->second.pending = 0;
-      if (mine && base && !base->stale) {
-        // Into the table before it can be taken: a create's Tlcreate needs it recorded,
-        // and a reconnect must rebuild it. Still under sp->mu (FidTable's lock is a leaf).
-        c->fids().set(fid, FidInfo{base->path, base->qid, -1, false, true, {}, 0});
+      // Into the table before it can be taken: a create's Tlcreate needs it recorded,
+      // and a reconnect must rebuild it. The clone names what dir names, copied in one
+      // step under the FidTable's lock: a rename in between a get(dir) and a set(fid)
+      // would leave the spare on the old path, and a reconnect would rebuild it there
+      // (a create through it would land in the wrong directory). clone_entry fails if
+      // dir is gone or stale. Still under sp->mu (FidTable's lock is a leaf).
+      if (mine && w.ok() && c->fids().clone_entry(dir, fid)) {
         it->second.fid = fid;
         keep = true;
       }

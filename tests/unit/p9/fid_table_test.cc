@@ -21,9 +21,9 @@ TEST(P9FidTable, NumbersAreReusedLowestFirst) {
 
 TEST(P9FidTable, RenameMovesEveryPathBelow) {
   FidTable t;
-  t.set(1, FidInfo{{"a"}, {}, -1, false, true});
-  t.set(2, FidInfo{{"a", "b", "c"}, {}, 2, false, true});
-  t.set(3, FidInfo{{"ab"}, {}, -1, false, true});
+  t.set(1, FidInfo{{"a"}, {}, -1, false, true, {}, 0});
+  t.set(2, FidInfo{{"a", "b", "c"}, {}, 2, false, true, {}, 0});
+  t.set(3, FidInfo{{"ab"}, {}, -1, false, true, {}, 0});
   t.rename({"a"}, {"x", "y"});
   EXPECT_EQ(t.get(1)->path, (Path{"x", "y"}));
   EXPECT_EQ(t.get(2)->path, (Path{"x", "y", "b", "c"}));
@@ -31,9 +31,50 @@ TEST(P9FidTable, RenameMovesEveryPathBelow) {
   EXPECT_EQ(t.get(2)->open_flags, 2);
 }
 
+TEST(P9FidTable, CloneEntryCopiesPathAndQidAndFollowsRenames) {
+  FidTable t;
+  Qid q{0x80, 7, 42};
+  // An open fid with a lock and an iounit: the clone gets the name, not the open state.
+  t.set(1, FidInfo{{"d", "e"}, q, 2, false, true, {HeldLock{}}, 4096});
+  ASSERT_TRUE(t.clone_entry(1, 2));
+  auto c = t.get(2);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->path, (Path{"d", "e"}));
+  EXPECT_EQ(c->qid.path, 42u);
+  EXPECT_EQ(c->qid.type, 0x80);
+  EXPECT_EQ(c->open_flags, -1);
+  EXPECT_TRUE(c->locks.empty());
+  EXPECT_EQ(c->iounit, 0u);
+  EXPECT_TRUE(c->rebuildable);
+  EXPECT_FALSE(c->stale);
+  // The clone is an ordinary entry: a later rename of (an ancestor of) its directory
+  // moves it with the original.
+  t.rename({"d"}, {"x"});
+  EXPECT_EQ(t.get(1)->path, (Path{"x", "e"}));
+  EXPECT_EQ(t.get(2)->path, (Path{"x", "e"}));
+}
+
+TEST(P9FidTable, CloneEntryOfMissingOrStaleFidFails) {
+  FidTable t;
+  EXPECT_FALSE(t.clone_entry(1, 2));
+  EXPECT_FALSE(t.contains(2));
+  t.set(1, FidInfo{{"d"}, {}, -1, false, true, {}, 0});
+  t.erase(1);
+  EXPECT_FALSE(t.clone_entry(1, 2)) << "a clunked directory has nothing to clone";
+  EXPECT_FALSE(t.contains(2));
+  t.set(3, FidInfo{{"s"}, {}, -1, false, true, {}, 0});
+  t.mark_stale(3);
+  EXPECT_FALSE(t.clone_entry(3, 4)) << "a stale fid names no known file";
+  EXPECT_FALSE(t.contains(4));
+  // `to` untouched on failure, even if it held an entry.
+  t.set(5, FidInfo{{"keep"}, {}, -1, false, true, {}, 0});
+  EXPECT_FALSE(t.clone_entry(1, 5));
+  EXPECT_EQ(t.get(5)->path, (Path{"keep"}));
+}
+
 TEST(P9FidTable, StaleAndJoin) {
   FidTable t;
-  t.set(5, FidInfo{{"f"}, {}, -1, false, true});
+  t.set(5, FidInfo{{"f"}, {}, -1, false, true, {}, 0});
   EXPECT_FALSE(t.is_stale(5));
   t.mark_stale(5);
   EXPECT_TRUE(t.is_stale(5));
