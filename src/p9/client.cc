@@ -121,25 +121,28 @@ Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
   c->install(*fd, s->msize);
   if (!c->connected()) return make_error(EIO, "9P: could not adopt the connected socket");
   Client* self = c.get();
-  self->arm_sweep();
-  self->io_thread_ = std::thread([self] { self->io_.run(); });
-  self->reconnect_thread_ = std::thread([self] { self->reconnect_loop(); });
+  // The lanes before this client's threads: lanes_ is then written before any thread
+  // that may read it exists (the lifetime rule of lanes(), client.h), and never again.
   if (self->opts_.connections > 1) {
     auto l = Lanes::connect(self->opts_, self->fids_, self->opts_.connections - 1);
     if (!l.ok()) return l.error();
     self->lanes_ = std::move(*l);
   }
+  self->arm_sweep();
+  self->io_thread_ = std::thread([self] { self->io_.run(); });
+  self->reconnect_thread_ = std::thread([self] { self->reconnect_loop(); });
   return c;
 }
 
-Client::~Client() {
+Client::~Client() { close(); }
+
+void Client::close() {
   // The lanes first: nothing of theirs refers to this client, but their data calls must
-  // fail (ESHUTDOWN) while the engine is still there, like this client's own. Under
-  // lanes_mu_: a completion on the I/O thread may be in release_fid (forget) meanwhile.
-  {
-    std::lock_guard lk(lanes_mu_);
-    lanes_.reset();
-  }
+  // fail (ESHUTDOWN) while the engine is still there, like this client's own. Closed,
+  // not destroyed: lanes() hands out the pointer without a lock, and completions (this
+  // client's, the lanes', the engine's retries) may still route through it until this
+  // client's I/O thread has joined; closed lanes fail those calls with ESHUTDOWN.
+  if (lanes_) lanes_->close();
   std::vector<Failure> fail;
   {
     std::lock_guard lk(mu_);
@@ -254,11 +257,9 @@ void Client::release_fid(uint32_t fid) {
   // a reconnect already under way may still hold it; then the Tclunk, which waits for
   // that session, clunks the rebuilt fid).
   fids_.erase(fid);
-  {
-    // Completions call this on the I/O thread while ~Client may be destroying the lanes.
-    std::lock_guard lk(lanes_mu_);
-    if (lanes_) lanes_->forget(fid);
-  }
+  // No lock: lanes_ outlives every completion of this client (the rule of lanes()); once
+  // closed, forget's Tclunks on the lanes fail at once with ESHUTDOWN, freeing numbers.
+  if (lanes_) lanes_->forget(fid);
   auto m = encode(msg::Tclunk{fid});
   // kFail: a Tclunk lost in flight died with its session, and so did the fid (a session's
   // fids end with it), so ECONNRESET means "gone" as surely as Rclunk does.

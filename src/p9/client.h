@@ -135,7 +135,12 @@ class Client {
   // Connects, negotiates and attaches. Fails with the connect or setup error; the
   // background reconnect only starts once a first session was established.
   static Result<std::unique_ptr<Client>> connect(ClientOptions options);
-  ~Client();  // fails pending calls with ESHUTDOWN, then joins its threads
+  ~Client();  // close(), then frees everything
+  // Fails pending calls with ESHUTDOWN and joins the client's threads (its lanes' first);
+  // later calls complete at once, on the caller's thread, with ESHUTDOWN. Idempotent;
+  // not to be called concurrently with itself, nor from a completion of this client.
+  // The destructor calls it; Lanes calls it on each lane.
+  void close();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
@@ -181,7 +186,12 @@ class Client {
 
   FidTable& fids() { return fids_; }
   // The extra connections (null when ClientOptions::connections is 1).
-  Lanes* lanes() { return lanes_.get(); }
+  // The lifetime rule: lanes_ is set before the client's threads start and never changes
+  // afterwards, so this reads it without a lock, from any thread (completions too), and
+  // the pointer stays valid as long as the Client: close() (the destructor's first step)
+  // only closes the lanes (their calls fail with ESHUTDOWN from then on); the Lanes
+  // object itself is destroyed with the Client's members, after its I/O thread joined.
+  Lanes* lanes() const { return lanes_.get(); }
   ClientStats& stats() { return stats_; }
   const ClientOptions& options() const { return opts_; }
   bool connected() const;
@@ -235,10 +245,10 @@ class Client {
   const ClientOptions opts_;
   ClientStats stats_;
   FidTable fids_;
-  std::unique_ptr<Lanes> lanes_;  // set once by connect(), before the client is shared
-  // Guards lanes_ between release_fid (any thread, completions too) and ~Client's reset.
-  // Taken before Lanes' own mutex; nothing under it waits for this client's I/O thread.
-  std::mutex lanes_mu_;
+  // Set by connect() before the threads start; constant until the members are destroyed
+  // (after close()), so read without a lock (see lanes()). Declared after fids_, which
+  // the lanes read: destroyed before it.
+  std::unique_ptr<Lanes> lanes_;
   std::atomic<uint32_t> msize_{0};
 
   asio::io_context io_;

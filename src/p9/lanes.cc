@@ -45,6 +45,11 @@ Lanes::~Lanes() {
   for (auto& c : clients_) c.reset();
 }
 
+void Lanes::close() {
+  // clients_ stays intact: route() and forget() read it from other threads meanwhile.
+  for (auto& c : clients_) c->close();
+}
+
 size_t Lanes::max_io() const {
   size_t n = SIZE_MAX;
   for (const auto& c : clients_) n = std::min(n, c->max_io());

@@ -48,6 +48,10 @@ class Lanes {
   // where paths and flags of its fids are read).
   static Result<std::unique_ptr<Lanes>> connect(const ClientOptions& main_opts, FidTable& main_fids, size_t extra);
   ~Lanes();  // the lane clients go first: their completions still use the fid map
+  // Closes every lane client (Client::close: pending calls fail with ESHUTDOWN, threads
+  // joined). The object stays usable: routes to a closed lane fail with ESHUTDOWN.
+  // Called by the main Client's close(); not concurrently with itself.
+  void close();
   Lanes(const Lanes&) = delete;
   Lanes& operator=(const Lanes&) = delete;
 

@@ -4,8 +4,10 @@
 #include <fcntl.h>
 #include <signal.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "integration/p9_fixture.h"
 #include "netfs/engine.h"
@@ -289,6 +291,60 @@ TEST_F(DiodLanes, ParkedRpcsOfAForgottenFileFailInsteadOfReachingItsOldFid) {
   for (size_t i = 4; i < 6; i++) EXPECT_EQ(got[i].errnum(), ESTALE) << i;
   EXPECT_FALSE(is_retryable(ESTALE)) << "the engine must not retry these forever";
   EXPECT_EQ(l.test_files(), 0u);
+}
+
+// Client::lanes() is read without a lock (client.h): close() (the destructor's first
+// step) closes the lanes but keeps the object, so routing through it while the client
+// closes, and after, is safe and fails with ESHUTDOWN. Under TSan this also checks that
+// the reads race with nothing (the lanes were once destroyed at the start of ~Client).
+TEST_F(DiodLanes, RoutingWhileTheClientClosesFailsWithEshutdown) {
+  auto c = ns_->create(Namespace::root(), "f", O_RDWR, 0644);
+  ASSERT_TRUE(c.ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  size_t issued = 0, completed = 0, shut = 0;
+  // One RPC (a Tgetattr, harmless) over whatever connection route() picked.
+  auto route_one = [&] {
+    Lanes* l = client_->lanes();
+    ASSERT_NE(l, nullptr);
+    (void)l->max_io();
+    {
+      std::lock_guard lk(mu);
+      issued++;
+    }
+    l->route(c->fid, [&](Result<Lanes::Target> t) {
+      auto done = [&](int err) {
+        std::lock_guard lk(mu);
+        completed++;
+        shut += err == ESHUTDOWN;
+        cv.notify_all();
+      };
+      if (!t.ok()) return done(t.errnum());
+      Client* via = t->client ? t->client : client_.get();
+      auto m = encode(msg::Tgetattr{t->fid, getattr_mask::kBasic});
+      via->call(std::move(*m), MsgType::kRgetattr, Replay::kResend,
+                [done](Result<Reply> r) { done(r.ok() ? 0 : r.errnum()); });
+    });
+  };
+  std::atomic<bool> stop{false};
+  std::thread router([&] {
+    while (!stop.load()) route_one();
+    route_one();  // after close() returned: every connection is closed by then
+  });
+  bool underway;
+  {
+    // Close only once routing is under way (some RPCs answered), so the two overlap.
+    std::unique_lock lk(mu);
+    underway = cv.wait_for(lk, std::chrono::seconds(20), [&] { return completed >= 10; });
+  }
+  client_->close();
+  stop = true;
+  router.join();  // before any ASSERT can return: the thread uses this frame
+  ASSERT_TRUE(underway);
+  std::lock_guard lk(mu);
+  EXPECT_EQ(completed, issued) << "every routed RPC completed (closed connections fail at once)";
+  EXPECT_GE(shut, 1u) << "the RPC routed after close() failed with ESHUTDOWN";
+  EXPECT_NE(client_->lanes(), nullptr) << "closed, not destroyed";
 }
 
 TEST(DiodLanesOptions, ConnectionsOutOfRangeAreRefused) {
