@@ -38,6 +38,15 @@ bool FidTable::clone_entry(uint32_t from, uint32_t to) {
   return true;
 }
 
+bool FidTable::walked_entry(uint32_t from, uint32_t to, const std::vector<std::string>& names, const Qid& qid) {
+  std::lock_guard lk(mu_);
+  auto it = fids_.find(from);
+  if (it == fids_.end() || it->second.stale) return false;
+  FidInfo info{join_path(it->second.path, names), qid, -1, false, true, {}, 0};
+  fids_[to] = std::move(info);
+  return true;
+}
+
 void FidTable::set_open(uint32_t fid, uint32_t flags, const Qid& qid, uint32_t iounit) {
   std::lock_guard lk(mu_);
   auto it = fids_.find(fid);

@@ -69,6 +69,11 @@ class FidTable {
   // never keeps a pre-rename path. False (and `to` untouched) if `from` is not in the
   // table or is stale.
   bool clone_entry(uint32_t from, uint32_t to);
+  // Records `to` as walked from `from` along names, arriving at qid: from's path as it is
+  // now, joined with names. Under the table's lock for the same reason as clone_entry: a
+  // rename() that came while the Twalk was out has already moved from's path, and `to`
+  // takes the moved one. False (and `to` untouched) if `from` is gone or stale.
+  bool walked_entry(uint32_t from, uint32_t to, const std::vector<std::string>& names, const Qid& qid);
   void set_open(uint32_t fid, uint32_t flags, const Qid& qid, uint32_t iounit = 0);
   // The fid's iounit (0 if unknown), without copying its path.
   uint32_t iounit(uint32_t fid) const;

@@ -83,7 +83,9 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
     src = fid;
     i += n;
   } while (i < names.size());
-  ft.set(fid, FidInfo{join_path(base->path, names), qid, -1, false, true, {}, 0});
+  // from's path as it is now, not as it was before the Twalk (a rename may have moved it
+  // meanwhile); if from went away, the path it had when we started is the best we know.
+  if (!ft.walked_entry(from, fid, names, qid)) ft.set(fid, FidInfo{join_path(base->path, names), qid, -1, false, true, {}, 0});
   return Entry{fid, qid};
 }
 

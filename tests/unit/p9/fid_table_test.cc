@@ -31,6 +31,25 @@ TEST(P9FidTable, RenameMovesEveryPathBelow) {
   EXPECT_EQ(t.get(2)->open_flags, 2);
 }
 
+// A walk's new fid takes its base's path as it is when the walk is recorded: a rename
+// that moved the base while the Twalk was out must not leave the new fid on the old path
+// (a reconnect rebuilds fids by path).
+TEST(P9FidTable, WalkedEntryJoinsTheBasesCurrentPath) {
+  FidTable t;
+  t.set(1, FidInfo{{"d"}, Qid{0x80, 1, 10}, -1, false, true, {}, 0});
+  t.rename({"d"}, {"x"});  // came while the walk from fid 1 was out
+  ASSERT_TRUE(t.walked_entry(1, 2, {"e", "f"}, Qid{0, 3, 30}));
+  auto w = t.get(2);
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->path, (Path{"x", "e", "f"}));
+  EXPECT_EQ(w->qid.path, 30u);
+  EXPECT_EQ(w->open_flags, -1);
+  EXPECT_TRUE(w->rebuildable);
+  t.erase(1);
+  EXPECT_FALSE(t.walked_entry(1, 3, {"g"}, Qid{}));
+  EXPECT_FALSE(t.get(3));
+}
+
 TEST(P9FidTable, CloneEntryCopiesPathAndQidAndFollowsRenames) {
   FidTable t;
   Qid q{0x80, 7, 42};
