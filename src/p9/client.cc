@@ -574,7 +574,7 @@ bool Client::begin_direct(uint64_t g, size_t off, uint32_t size) {
 }
 
 bool Client::direct_read(uint64_t g) {
-  std::vector<asio::mutable_buffer> bufs;
+  std::vector<asio::mutable_buffer>& bufs = rx_bufs_;  // kept: no allocation per Rread
   for (;;) {
     bool live;
     {

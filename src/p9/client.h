@@ -265,6 +265,7 @@ class Client {
     size_t got = 0;    // of them received
   };
   Direct rx_;
+  std::vector<asio::mutable_buffer> rx_bufs_;  // direct_read's buffer list (I/O thread only)
 
   mutable std::mutex mu_;  // guards everything below; a leaf lock, never held in a completion
   std::condition_variable cv_;
