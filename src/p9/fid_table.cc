@@ -29,20 +29,19 @@ void FidTable::set(uint32_t fid, FidInfo info) {
   fids_[fid] = std::move(info);
 }
 
-bool FidTable::clone_entry(uint32_t from, uint32_t to) {
-  std::lock_guard lk(mu_);
-  auto it = fids_.find(from);
-  if (it == fids_.end() || it->second.stale) return false;
-  FidInfo info{it->second.path, it->second.qid, -1, false, true, {}, 0};
-  fids_[to] = std::move(info);
-  return true;
-}
+bool FidTable::clone_entry(uint32_t from, uint32_t to) { return derive(from, to, {}, nullptr); }
 
 bool FidTable::walked_entry(uint32_t from, uint32_t to, const std::vector<std::string>& names, const Qid& qid) {
+  return derive(from, to, names, &qid);
+}
+
+bool FidTable::derive(uint32_t from, uint32_t to, const std::vector<std::string>& names, const Qid* qid) {
   std::lock_guard lk(mu_);
   auto it = fids_.find(from);
   if (it == fids_.end() || it->second.stale) return false;
-  FidInfo info{join_path(it->second.path, names), qid, -1, false, true, {}, 0};
+  FidInfo info;  // not open, not stale, rebuildable, no locks
+  info.path = join_path(it->second.path, names);
+  info.qid = qid ? *qid : it->second.qid;
   fids_[to] = std::move(info);
   return true;
 }

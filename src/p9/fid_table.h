@@ -92,6 +92,10 @@ class FidTable {
   size_t size() const;
 
  private:
+  // clone_entry / walked_entry: `to` from `from`'s current path joined with names, at
+  // *qid (null: from's qid). False if from is gone or stale.
+  bool derive(uint32_t from, uint32_t to, const std::vector<std::string>& names, const Qid* qid);
+
   mutable std::mutex mu_;
   std::map<uint32_t, FidInfo> fids_;
   std::vector<uint32_t> free_;
