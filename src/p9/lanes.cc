@@ -3,6 +3,7 @@
 #include <fcntl.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "p9/codec.h"
 
@@ -206,18 +207,19 @@ void Lanes::finish(const std::shared_ptr<Open>& op, bool ok) {
 }
 
 void Lanes::forget(uint32_t fid) {
-  std::vector<LaneFid> open;
+  std::vector<std::pair<size_t, uint32_t>> open;  // (lane, lane fid)
   {
     std::lock_guard lk(mu_);
     auto it = files_.find(fid);
     if (it == files_.end()) return;
     // Open chains in flight clunk what they make; parked and later fallbacks fail.
     it->second->forgotten.store(true, std::memory_order_release);
-    open = it->second->lanes;
+    const auto& lanes = it->second->lanes;
+    for (size_t i = 0; i < lanes.size(); i++)
+      if (lanes[i].st == St::kOpen) open.emplace_back(i, lanes[i].fid);
     files_.erase(it);
   }
-  for (size_t i = 0; i < open.size(); i++)
-    if (open[i].st == St::kOpen) clients_[i]->release_fid(open[i].fid);
+  for (auto [lane, lfid] : open) clients_[lane]->release_fid(lfid);
 }
 
 size_t Lanes::test_files() {
