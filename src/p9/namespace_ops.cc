@@ -49,6 +49,16 @@ namespace {
 // (timeout, cancel), the server did not say no. Any other error means the server refused
 // it, or the session (and every fid it made) is gone.
 bool may_exist_on_server(const Error& e) { return e.errnum == ETIMEDOUT || e.errnum == ECANCELED; }
+
+// A fid number drawn for a call that did not leave a usable fid: `made` if the server
+// created it, else `err` is the call's error. If the server holds (or may hold) the fid,
+// only a Tclunk settles the number; otherwise it goes straight back to the pool.
+void give_back(Client& c, uint32_t fid, bool made, const Error& err) {
+  if (made || may_exist_on_server(err))
+    c.release_fid(fid);
+  else
+    c.fids().release(fid);  // never created on the server
+}
 }  // namespace
 
 Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& names) {
@@ -73,10 +83,7 @@ Result<Entry> Namespace::walk(uint32_t from, const std::vector<std::string>& nam
       // A walk that timed out or was cancelled may still have run on the server (its
       // Rwalk can beat our Tflush): the number must not go back to the pool until a
       // Tclunk has settled it, or every later walk would draw it and collide.
-      if (made || may_exist_on_server(r.error()))
-        c_.release_fid(fid);  // the server holds (or may hold) the fid: clunk it
-      else
-        ft.release(fid);  // never created on the server
+      give_back(c_, fid, made, r.error());
       return r.error();
     }
     if (n) qid = r->qids.v.back();
@@ -211,10 +218,7 @@ void Namespace::refill_spare(uint32_t dir) {
     sp->idle.notify_all();
     if (keep) return;
     // Made on the server (or maybe: timed out after sending): a Tclunk settles the number.
-    if (w.ok() || may_exist_on_server(w.error()))
-      c->release_fid(fid);
-    else
-      c->fids().release(fid);
+    give_back(*c, fid, w.ok(), w.ok() ? Error{} : w.error());
   });
 }
 
@@ -500,10 +504,7 @@ Result<Bytes> Namespace::getxattr(uint32_t fid, std::string_view name) {
     uint32_t xf = c_.fids().alloc();
     auto w = c_.rpc<msg::Rxattrwalk>(msg::Txattrwalk{fid, xf, std::string(name)}, Replay::kFail);
     if (!w.ok()) {
-      if (may_exist_on_server(w.error()))
-        c_.release_fid(xf);  // see walk(): settle the number with a Tclunk
-      else
-        c_.fids().release(xf);
+      give_back(c_, xf, false, w.error());  // see walk()
       if (lost_in_flight(w.error()) && attempt == 0) continue;
       return w.error();
     }
