@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <future>
 
@@ -52,20 +53,33 @@ constexpr size_t kRreadHead = kHeaderSize + 4;
 // the replies behind it (a direct read ends 11 bytes into the next reply).
 constexpr size_t kDirectMin = 8192;
 
-// Copies n bytes to `dest` starting `off` bytes into it (the caller checked the bounds).
-void copy_to(const std::vector<iovec>& dest, size_t off, const std::byte* src, size_t n) {
+// Calls fn(p, k) for each piece of dest's bytes [off, off + n), at most `max` pieces;
+// returns the bytes they cover (the caller checked the bounds).
+template <class F>
+size_t for_each_piece(const std::vector<iovec>& dest, size_t off, size_t n, size_t max, F&& fn) {
+  size_t covered = 0;
   for (const iovec& v : dest) {
-    if (!n) return;
+    if (!n || !max) break;
     if (off >= v.iov_len) {
       off -= v.iov_len;
       continue;
     }
     size_t k = std::min(n, v.iov_len - off);
-    std::memcpy(static_cast<std::byte*>(v.iov_base) + off, src, k);
-    src += k;
+    fn(static_cast<std::byte*>(v.iov_base) + off, k);
     n -= k;
+    covered += k;
     off = 0;
+    max--;
   }
+  return covered;
+}
+
+// Copies n bytes to `dest` starting `off` bytes into it (the caller checked the bounds).
+void copy_to(const std::vector<iovec>& dest, size_t off, const std::byte* src, size_t n) {
+  for_each_piece(dest, off, n, SIZE_MAX, [&](std::byte* p, size_t k) {
+    std::memcpy(p, src, k);
+    src += k;
+  });
 }
 
 // Asio hands at most this many buffers to one socket read (and ignores the rest).
@@ -75,21 +89,7 @@ constexpr size_t kMaxReadBuffers = 64;
 // returns the bytes they cover.
 size_t slice(const std::vector<iovec>& dest, size_t off, size_t n, size_t max,
              std::vector<asio::mutable_buffer>& out) {
-  size_t covered = 0;
-  for (const iovec& v : dest) {
-    if (!n || !max) break;
-    if (off >= v.iov_len) {
-      off -= v.iov_len;
-      continue;
-    }
-    size_t k = std::min(n, v.iov_len - off);
-    out.push_back(asio::buffer(static_cast<std::byte*>(v.iov_base) + off, k));
-    n -= k;
-    covered += k;
-    off = 0;
-    max--;
-  }
-  return covered;
+  return for_each_piece(dest, off, n, max, [&](std::byte* p, size_t k) { out.push_back(asio::buffer(p, k)); });
 }
 
 size_t tag_pool_size(size_t max_inflight) {
