@@ -1277,17 +1277,21 @@ Status Filesystem::posix_server_lock(Node& n, ServerMode from, ServerMode to) {
       (void)netfs::fsync(*inode, since);
     }
   }
-  uint32_t fid = n.posix_lock_fid.load();
-  if (fid == p9::kNoFid) {
-    if (to == ServerMode::kNone) return ok_status();  // nothing held
-    auto f = open_lock_fid(n);
-    if (!f.ok()) return f.error();
-    fid = f->fid;
-    n.posix_lock_borrowed.store(f->borrowed);
-    n.posix_lock_fid.store(fid);
-  }
+  if (to == ServerMode::kNone && n.posix_lock_fid.load() == p9::kNoFid) return ok_status();  // nothing held
+  auto fid = posix_lock_fid(n);
+  if (!fid.ok()) return fid.error();
   // One try: the table polls (without its mutex).
-  return lock_polled(fid, posix_request(to), /*sleep=*/false);
+  return lock_polled(*fid, posix_request(to), /*sleep=*/false);
+}
+
+Result<uint32_t> Filesystem::posix_lock_fid(Node& n) {
+  uint32_t fid = n.posix_lock_fid.load();
+  if (fid != p9::kNoFid) return fid;
+  auto f = open_lock_fid(n);
+  if (!f.ok()) return f.error();
+  n.posix_lock_borrowed.store(f->borrowed);
+  n.posix_lock_fid.store(f->fid);
+  return f->fid;
 }
 
 p9::Lock Filesystem::posix_request(ServerMode to) const {
@@ -1360,21 +1364,9 @@ Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, ui
   auto server_test = [&](short type) -> Result<std::optional<RecordLock>> {
     // Asked only while we hold no server lock, so diod's test (a flock it takes and drops
     // on our fid) finds other clients' locks only.
-    uint32_t fid = n.posix_lock_fid.load();
-    if (fid == p9::kNoFid) {
-      auto f = open_lock_fid(n);
-      if (!f.ok()) return f.error();
-      fid = f->fid;
-      n.posix_lock_borrowed.store(f->borrowed);
-      n.posix_lock_fid.store(fid);
-    }
-    p9::Lock k;
-    k.type = type == F_WRLCK ? p9::lock_type::kWrlck : p9::lock_type::kRdlck;
-    k.start = 0;
-    k.length = 0;
-    k.proc_id = static_cast<uint32_t>(::getpid());
-    k.client_id = lock_client_id_ + ":posix";
-    auto g = ns_->getlock(fid, k);
+    auto fid = posix_lock_fid(n);
+    if (!fid.ok()) return fid.error();
+    auto g = ns_->getlock(*fid, posix_request(type == F_WRLCK ? ServerMode::kWrite : ServerMode::kRead));
     if (!g.ok()) return g.error();
     if (g->type == p9::lock_type::kUnlck) return std::optional<RecordLock>();
     // diod tells neither the holder's range nor its process: the whole file, pid 0.

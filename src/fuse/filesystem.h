@@ -205,6 +205,9 @@ class Filesystem {
   std::shared_ptr<LockTable> lock_table(const std::shared_ptr<Node>& n);
   // The table's server side: moves the node's whole-file Tlock from `from` to `to`.
   Status posix_server_lock(Node& n, ServerMode from, ServerMode to);
+  // n's posix_lock_fid, opened (open_lock_fid) and recorded when it has none. Called only
+  // from the table's server calls, which never run two at once for one table.
+  Result<uint32_t> posix_lock_fid(Node& n);
   // A fid of n's file of its own, walked from the root along n's path and opened
   // read-only, for a server lock that is not the I/O fid's (flock, POSIX locks). When the
   // path no longer leads to the file (unlinked, renamed on the server), a clone of the
