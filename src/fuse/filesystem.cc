@@ -763,66 +763,64 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   bool used = false;
   auto n = table_->add_lookup(a->qid, c->fid, &used, /*fid_is_io=*/true);
   n->parent_ino.store(parent, std::memory_order_relaxed);
+  // Opens n as any open would, with these attributes.
+  auto open_as_any = [&]() -> Result<std::pair<EntryReply, Opened>> {
+    auto o = open_node(n, flags, *a);
+    if (!o.ok()) {
+      forget(n->ino, 1);
+      return o.error();
+    }
+    return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
+  };
   if (used) {
     // A node new to us: the created fid is its I/O fid and, until a lookup gives it a
     // walked one, its metadata fid (Node::fid_is_io). What we just created needs no
     // close-to-open check.
     std::unique_lock lk(n->io_mu);
-    if (n->inode) {
-      // The node was visible from add_lookup on (readdirplus hands out known nodes), and
-      // an open of it got here first with an I/O fid of its own. The created fid stays
-      // the metadata fid as an ordinary one (clunked when it is swapped or retired), and
-      // this create opens the node as any open would.
-      lk.unlock();
-      bool kept;
-      {
-        std::unique_lock f(n->fid_mu);
-        kept = n->fid == c->fid;
-        if (kept) n->fid_is_io = false;
-      }
-      // A lookup swapped a walked fid in meanwhile and left this one to the I/O side,
-      // which does not have it.
-      if (!kept) (void)ns_->clunk(c->fid);
-      auto o = open_node(n, flags, *a);
-      if (!o.ok()) {
-        forget(n->ino, 1);
-        return o.error();
-      }
-      return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
-    }
-    Opened out;
-    {
-      std::unique_lock relk(std::move(lk));
-      n->io_fid = c->fid;
-      n->io_writable = true;
-      // Created (or truncated) here: whatever the cache held under this qid is not it.
-      n->cookie = cookie_for(*n, cache::Coherency{});
-      n->inode = engine_->new_inode(*backend_, c->fid, a->size, n->cookie.get());
+    if (!n->inode) {
+      attach_created_io_locked(*n, c->fid, a->size);
       record_seen_locked(*n, *a);
+      Opened out;
       out.fh = new_handle_locked(n, flags);
       out.direct_io = out.fh->direct;
+      lk.unlock();
+      return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, out);
     }
-    return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, out);
+    // The node was visible from add_lookup on (readdirplus hands out known nodes), and
+    // an open of it got here first with an I/O fid of its own. The created fid stays
+    // the metadata fid as an ordinary one (clunked when it is swapped or retired), and
+    // this create opens the node as any open would.
+    lk.unlock();
+    bool kept;
+    {
+      std::unique_lock f(n->fid_mu);
+      kept = n->fid == c->fid;
+      if (kept) n->fid_is_io = false;
+    }
+    // A lookup swapped a walked fid in meanwhile and left this one to the I/O side,
+    // which does not have it.
+    if (!kept) (void)ns_->clunk(c->fid);
+    return open_as_any();
   }
   // A node we know (the name was made by someone else between the kernel's lookup and
   // this create, without O_EXCL): open it as any open would, with these attributes.
   {
     std::lock_guard lk(n->io_mu);
     if (!n->inode) {
-      n->io_fid = c->fid;
-      n->io_writable = true;
-      n->cookie = cookie_for(*n, cache::Coherency{});
-      n->inode = engine_->new_inode(*backend_, c->fid, a->size, n->cookie.get());
+      attach_created_io_locked(*n, c->fid, a->size);
       c->fid = p9::kNoFid;
     }
   }
   if (c->fid != p9::kNoFid) (void)ns_->clunk(c->fid);  // the file was already open here
-  auto o = open_node(n, flags, *a);
-  if (!o.ok()) {
-    forget(n->ino, 1);
-    return o.error();
-  }
-  return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
+  return open_as_any();
+}
+
+void Filesystem::attach_created_io_locked(Node& n, uint32_t fid, uint64_t size) {
+  n.io_fid = fid;
+  n.io_writable = true;
+  // Created (or truncated) here: whatever the cache held under this qid is not it.
+  n.cookie = cookie_for(n, cache::Coherency{});
+  n.inode = engine_->new_inode(*backend_, fid, size, n.cookie.get());
 }
 
 Result<size_t> Filesystem::read(FileHandle& fh, uint64_t off, void* buf, size_t len) {

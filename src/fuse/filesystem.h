@@ -237,6 +237,9 @@ class Filesystem {
   // Requires n.io_mu held: detaches n's Inode and cookie; a cookie whose Inode is still
   // used by requests in flight is kept until they finish.
   void detach_io_locked(Node& n);
+  // Makes `fid`, an I/O fid create opened read-write, n's I/O fid, with a cache object
+  // emptied of whatever it held under n's qid (io_mu held).
+  void attach_created_io_locked(Node& n, uint32_t fid, uint64_t size);
   void record_seen_locked(Node& n, const p9::Attr& a);
   // After a close's write-back: fetches n's attributes asynchronously, for the next open
   // to adopt as seen (Node::flush_rec).
