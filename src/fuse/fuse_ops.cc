@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -295,56 +296,51 @@ void op_getlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock
   fuse_reply_lock(req, &*r);
 }
 
-// A blocking F_SETLKW waits in the lock table, holding this worker. A signal to the
-// waiting process makes the kernel send FUSE_INTERRUPT: libfuse calls on_lock_interrupt
-// on another worker, and the wait ends with EINTR (a SIGKILLed process would otherwise sit
-// in D state until the lock came free).
-struct LockWait {
-  Filesystem* fs;
-  FileHandle* fh;
+// A blocking lock request waits holding this worker: F_SETLKW in the lock table, a
+// blocking flock polling the server (Filesystem::lock_polled). A signal to the waiting
+// process (`flock -w`'s alarm, SIGKILL) makes the kernel send FUSE_INTERRUPT: libfuse
+// calls on_interrupt on another worker, which sets the flag and runs `wake`, and the wait
+// ends with EINTR (a dead waiter would otherwise sit in D state, or keep polling, until
+// the lock came free).
+struct InterruptWait {
+  std::function<void()> wake;
   std::atomic<bool> interrupted{false};
 };
 
-void on_lock_interrupt(fuse_req_t, void* data) {
-  auto* w = static_cast<LockWait*>(data);
+void on_interrupt(fuse_req_t, void* data) {
+  auto* w = static_cast<InterruptWait*>(data);
   w->interrupted.store(true);
-  w->fs->wake_lock_waiters(*w->fh);
+  w->wake();
 }
 
-void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
-  if (!sleep) return reply_status(req, fs_of(req).setlk(fh_of(fi), *lock, fi->lock_owner, false));
-  LockWait w{&fs_of(req), &fh_of(fi)};
-  fuse_req_interrupt_func(req, on_lock_interrupt, &w);  // runs at once if already interrupted
-  Status st = fs_of(req).setlk(fh_of(fi), *lock, fi->lock_owner, true, &w.interrupted);
+// call(&flag) with FUSE_INTERRUPT of req setting the flag and running wake.
+template <typename Call>
+Status interruptible(fuse_req_t req, std::function<void()> wake, Call&& call) {
+  InterruptWait w{std::move(wake)};
+  fuse_req_interrupt_func(req, on_interrupt, &w);  // runs at once if already interrupted
+  Status st = call(&w.interrupted);
   // libfuse calls the function under the request's lock, which this takes too: after it
   // returns, no call with &w is running or can start.
   fuse_req_interrupt_func(req, nullptr, nullptr);
-  reply_status(req, st);
+  return st;
 }
 
-// A blocking flock polls the server (Filesystem::lock_polled) holding this worker; as for
-// F_SETLKW, FUSE_INTERRUPT (a signal to the waiter: `flock -w`'s alarm, SIGKILL) ends
-// it with EINTR, so neither a timeout nor a dead waiter leaves it polling.
-struct FlockWait {
-  Filesystem* fs;
-  std::atomic<bool> interrupted{false};
-};
-
-void on_flock_interrupt(fuse_req_t, void* data) {
-  auto* w = static_cast<FlockWait*>(data);
-  w->interrupted.store(true);
-  w->fs->wake_flock_waiters();
+void op_setlk(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, struct flock* lock, int sleep) {
+  Filesystem& fs = fs_of(req);
+  FileHandle& fh = fh_of(fi);
+  if (!sleep) return reply_status(req, fs.setlk(fh, *lock, fi->lock_owner, false));
+  reply_status(req, interruptible(req, [&] { fs.wake_lock_waiters(fh); }, [&](const std::atomic<bool>* cancel) {
+                 return fs.setlk(fh, *lock, fi->lock_owner, true, cancel);
+               }));
 }
 
 void op_flock(fuse_req_t req, fuse_ino_t, fuse_file_info* fi, int op) {
-  if ((op & LOCK_NB) || (op & LOCK_UN))
-    return reply_status(req, fs_of(req).flock(fh_of(fi), op, fi->lock_owner));
-  FlockWait w{&fs_of(req)};
-  fuse_req_interrupt_func(req, on_flock_interrupt, &w);  // runs at once if already interrupted
-  Status st = fs_of(req).flock(fh_of(fi), op, fi->lock_owner, &w.interrupted);
-  // As in op_setlk: once this returns, no call with &w is running or can start.
-  fuse_req_interrupt_func(req, nullptr, nullptr);
-  reply_status(req, st);
+  Filesystem& fs = fs_of(req);
+  FileHandle& fh = fh_of(fi);
+  if ((op & LOCK_NB) || (op & LOCK_UN)) return reply_status(req, fs.flock(fh, op, fi->lock_owner));
+  reply_status(req, interruptible(req, [&] { fs.wake_flock_waiters(); }, [&](const std::atomic<bool>* cancel) {
+                 return fs.flock(fh, op, fi->lock_owner, cancel);
+               }));
 }
 
 fuse_lowlevel_ops make_ops() {
