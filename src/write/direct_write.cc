@@ -61,17 +61,12 @@ Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, siz
       Folio* f = it->second;
       if (f->locked) {
         // A readahead (which takes no io_lock) may have read the old bytes: wait for it,
-        // then drop what it read.
+        // then look again (the checks below drop what it read).
         f->get_ref();
         m.cv_.wait(lk, [&] { return !f->locked; });
         uint64_t fp = f->pos();
         f->put_ref();
         it = m.folios_.lower_bound(fp);
-        if (it != m.folios_.end() && it->second == f && f->extra_refs() == 0 && !f->dirty && !f->writeback) {
-          ++it;
-          m.folios_.erase(fp);
-          drop.push_back(f);
-        }
         continue;
       }
       ++it;
