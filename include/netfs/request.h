@@ -207,8 +207,8 @@ class Request {
   // Read: dirty bytes of streaming-write folios this request reads into, put back before
   // the folio is unlocked so a read never loses a write (keyed by folio position).
   std::vector<std::pair<uint64_t, std::vector<std::byte>>> saved_dirty_;
-  uint64_t eof_at_ = UINT64_MAX;
-  std::vector<std::pair<uint64_t, uint64_t>> fetched_ranges_;  // read: ranges the server filled  // read: the lowest position where the server had no more
+  uint64_t eof_at_ = UINT64_MAX;  // read: the lowest position where the server had no more
+  std::vector<std::pair<uint64_t, uint64_t>> fetched_ranges_;  // read: ranges the server filled (contiguous ones merged)
   std::chrono::steady_clock::time_point retry_at_{};
   bool retry_pending_ = false;
   int64_t result_ = 0;  // set when complete

@@ -29,6 +29,19 @@ namespace netfs::reading {
 
 namespace {
 
+// Records that the server filled the first `t` bytes of the front subrequest. Fronts are
+// collected in file order, so a range that continues the last one extends it: a
+// sequential read keeps one range however many subrequests it takes.
+void note_fetched(Request* rreq, const Subrequest* front, size_t t) {
+  if (front->source_ != Source::kServer || t == 0) return;
+  const uint64_t a = front->start_, b = a + t;
+  auto& v = rreq->fetched_ranges_;
+  if (!v.empty() && v.back().second == a)
+    v.back().second = b;
+  else
+    v.emplace_back(a, b);
+}
+
 void unlock_folios(Request* rreq, uint64_t upto) {
   Inode& inode = rreq->inode();
   Mapping& m = inode.mapping();
@@ -59,13 +72,9 @@ void unlock_folios(Request* rreq, uint64_t upto) {
       f->lru_tick = tick;
       // Server bytes go to the local cache later, by write-back's cache stream, so the
       // reader never waits for the cache.
-      if (copy && f->uptodate && !f->dirty) {
-        for (auto& [a, b] : rreq->fetched_ranges_)
-          if (a < f->end() && f->pos() < b) {
-            f->copy_to_cache = true;
-            copied = true;
-            break;
-          }
+      if (copy && f->uptodate && !f->dirty && retry::overlaps(rreq->fetched_ranges_, f->pos(), f->end())) {
+        f->copy_to_cache = true;
+        copied = true;
       }
       NETFS_TRACE(e.trace(), folio, folio_read_done, rreq->debug_id_, 0, 0, 0, f->pos(), f->size(),
                   f->uptodate ? 0 : -1);
@@ -124,7 +133,7 @@ void collect_read_results(Request* rreq) {
         if (size_t t = front->transferred_) {
           s.transferred += t;
           bump(front->source_ == Source::kCache ? e.stats().cache_read_bytes : e.stats().download_bytes, t);
-          if (front->source_ == Source::kServer) rreq->fetched_ranges_.emplace_back(front->start_, front->start_ + t);
+          note_fetched(rreq, front, t);
           front->io_base_.advance(t);
           front->start_ += t;
           front->len_ -= t;
@@ -156,8 +165,7 @@ void collect_read_results(Request* rreq) {
         if (rreq->flat_buf_ == nullptr) front->io().zero(b - a);
       }
       s.transferred += front->transferred_;
-      if (front->source_ == Source::kServer && front->transferred_)
-        rreq->fetched_ranges_.emplace_back(front->start_, front->start_ + front->transferred_);
+      note_fetched(rreq, front, front->transferred_);
       if (front->source_ == Source::kServer) bump(e.stats().download_bytes, front->transferred_);
       if (front->source_ == Source::kCache) bump(e.stats().cache_read_bytes, front->transferred_);
       s.collected_to = b;
