@@ -266,7 +266,7 @@ void Client::release_fid(uint32_t fid) {
   call(std::move(*m), MsgType::kRclunk, Replay::kFail, [this, fid](Result<Reply> r) {
     // Rclunk, or Rlerror (9P frees the fid on Tclunk whatever the reply), or the session
     // ended: no fid by this number exists on the server any more.
-    if (r.ok() || (r.errnum() != ETIMEDOUT && r.errnum() != ECANCELED)) return fids_.release(fid);
+    if (!may_have_run(r.errnum())) return fids_.release(fid);
     // Timed out and flushed: the server may still hold it. Reusing the number could
     // collide with it, so the number stays retired.
     stats_.bump(stats_.clunks_unanswered);

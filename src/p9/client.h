@@ -56,6 +56,7 @@
 #include <sys/uio.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -112,6 +113,11 @@ class Lanes;
 // after it was sent: the server may or may not have carried it out.
 // One object (not an inline constant) so that its address identifies it in every unit.
 extern const char kLostInFlight[];
+
+// A call that failed with this errno was sent and may have been carried out: we stopped
+// waiting (timeout, cancel); the server did not say no. Any other error means the server
+// refused it, or the session (and every fid it made) is gone.
+inline bool may_have_run(int errnum) { return errnum == ETIMEDOUT || errnum == ECANCELED; }
 
 // What happens to a call that was sent when the connection dropped.
 enum class Replay : uint8_t {

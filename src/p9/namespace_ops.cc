@@ -45,16 +45,11 @@ Path Namespace::path_of(uint32_t fid) const {
 // ---------------------------------------------------------------- fids
 
 namespace {
-// A call that failed this way was sent and may have been carried out: we stopped waiting
-// (timeout, cancel), the server did not say no. Any other error means the server refused
-// it, or the session (and every fid it made) is gone.
-bool may_exist_on_server(const Error& e) { return e.errnum == ETIMEDOUT || e.errnum == ECANCELED; }
-
 // A fid number drawn for a call that did not leave a usable fid: `made` if the server
 // created it, else `err` is the call's error. If the server holds (or may hold) the fid,
 // only a Tclunk settles the number; otherwise it goes straight back to the pool.
 void give_back(Client& c, uint32_t fid, bool made, const Error& err) {
-  if (made || may_exist_on_server(err))
+  if (made || may_have_run(err.errnum))
     c.release_fid(fid);
   else
     c.fids().release(fid);  // never created on the server
