@@ -845,12 +845,7 @@ Status Filesystem::flush(FileHandle& fh, uint64_t lock_owner) {
   Status st = flush_data(fh);
   // After the write-back: whoever gets the lock next (here or on another client) must find
   // what was written under it on the server.
-  std::shared_ptr<LockTable> t;
-  {
-    std::lock_guard lk(fh.node->io_mu);
-    t = fh.node->posix_locks;
-  }
-  if (t) t->release_owner(lock_owner);
+  if (auto t = lock_table_if_any(*fh.node)) t->release_owner(lock_owner);
   {
     std::lock_guard lk(fh.lock_owners_mu);
     std::erase(fh.lock_owners, lock_owner);
@@ -1259,6 +1254,11 @@ std::shared_ptr<LockTable> Filesystem::lock_table(const std::shared_ptr<Node>& n
   return n->posix_locks;
 }
 
+std::shared_ptr<LockTable> Filesystem::lock_table_if_any(Node& n) {
+  std::lock_guard lk(n.io_mu);
+  return n.posix_locks;
+}
+
 Status Filesystem::posix_server_lock(Node& n, ServerMode from, ServerMode to) {
   if (from == ServerMode::kWrite && to != ServerMode::kWrite) {
     // What was written under a write lock reaches the server before anyone elsewhere can
@@ -1328,14 +1328,8 @@ Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, 
                          const std::atomic<bool>* cancel) {
   auto r = to_record(l, owner);
   if (!r.ok()) return r.error();
-  std::shared_ptr<LockTable> t;
-  if (r->type == F_UNLCK) {
-    std::lock_guard lk(fh.node->io_mu);
-    t = fh.node->posix_locks;
-    if (!t) return ok_status();  // nothing held on this file
-  } else {
-    t = lock_table(fh.node);
-  }
+  auto t = r->type == F_UNLCK ? lock_table_if_any(*fh.node) : lock_table(fh.node);
+  if (!t) return ok_status();  // an unlock, and nothing held on this file
   Status st = t->set(*r, sleep, cancel);
   if (st.ok() && r->type != F_UNLCK) {
     std::lock_guard lk(fh.lock_owners_mu);
@@ -1346,12 +1340,7 @@ Status Filesystem::setlk(FileHandle& fh, const struct flock& l, uint64_t owner, 
 }
 
 void Filesystem::wake_lock_waiters(FileHandle& fh) {
-  std::shared_ptr<LockTable> t;
-  {
-    std::lock_guard lk(fh.node->io_mu);
-    t = fh.node->posix_locks;
-  }
-  if (t) t->wake();
+  if (auto t = lock_table_if_any(*fh.node)) t->wake();
 }
 
 Result<struct flock> Filesystem::getlk(FileHandle& fh, const struct flock& l, uint64_t owner) {

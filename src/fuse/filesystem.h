@@ -203,6 +203,8 @@ class Filesystem {
   Status flush_data(FileHandle& fh);
   // The node's lock table, made on first use.
   std::shared_ptr<LockTable> lock_table(const std::shared_ptr<Node>& n);
+  // The node's lock table if it has one (null: no POSIX lock on the file).
+  std::shared_ptr<LockTable> lock_table_if_any(Node& n);
   // The table's server side: moves the node's whole-file Tlock from `from` to `to`.
   Status posix_server_lock(Node& n, ServerMode from, ServerMode to);
   // n's posix_lock_fid, opened (open_lock_fid) and recorded when it has none. Called only
