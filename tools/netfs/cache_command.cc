@@ -20,8 +20,8 @@ int cmd_cache(const std::string& target, bool drop) {
     return 0;
   }
   // Not a mount that answered: a cache directory, then.
-  auto probe = cache::Store::inspect(target);
-  if (!probe.ok()) {
+  auto info = cache::Store::inspect(target);
+  if (!info.ok()) {
     fprintf(stderr, "netfs: %s: %s\n", target.c_str(), why.c_str());
     return 1;
   }
@@ -31,12 +31,13 @@ int cmd_cache(const std::string& target, bool drop) {
       fprintf(stderr, "netfs: cannot drop the cache in %s: %s\n", target.c_str(), st.error().message().c_str());
       return 1;
     }
-  }
-  auto info = cache::Store::inspect(target);
-  if (!info.ok()) {
-    fprintf(stderr, "netfs: %s is neither a netfs mount nor a cache directory (%s)\n", target.c_str(),
-            why.empty() ? info.error().message().c_str() : why.c_str());
-    return 1;
+    // What is left after the drop (the inspection above was before it).
+    info = cache::Store::inspect(target);
+    if (!info.ok()) {
+      fprintf(stderr, "netfs: %s is neither a netfs mount nor a cache directory (%s)\n", target.c_str(),
+              why.empty() ? info.error().message().c_str() : why.c_str());
+      return 1;
+    }
   }
   printf("%s\n", info->c_str());
   return 0;
