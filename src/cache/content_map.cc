@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "cache/checksum.h"
+#include "cache/file_io.h"
 
 namespace netfs::cache {
 
@@ -32,21 +33,6 @@ struct Record {
 static_assert(sizeof(Record) == ContentMap::kRecordSize);
 
 uint64_t record_check(const Record& r, uint64_t index) { return checksum(&r, offsetof(Record, check), index + 1); }
-
-Status pwrite_all(int fd, const void* buf, size_t n, uint64_t off) {
-  auto* p = static_cast<const char*>(buf);
-  while (n) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return make_error(errno, "cache map write");
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    off += static_cast<uint64_t>(w);
-  }
-  return ok_status();
-}
 
 }  // namespace
 
@@ -96,7 +82,7 @@ Status ContentMap::write_header(const Coherency& c) {
   h.coherency = c;
   h.check = checksum(&h, offsetof(Header, check));
   std::memcpy(block, &h, sizeof h);
-  NETFS_TRY(pwrite_all(fd_, block, sizeof block, 0));
+  NETFS_TRY(pwrite_all(fd_, block, sizeof block, 0, "cache map write"));
   header_valid_ = true;
   coherency_ = c;
   return ok_status();
@@ -119,12 +105,12 @@ Status ContentMap::put(const GranuleRecord& g) {
   r.hash = g.hash;
   r.len = g.len;
   r.check = record_check(r, g.index);
-  return pwrite_all(fd_, &r, sizeof r, kHeaderSize + g.index * kRecordSize);
+  return pwrite_all(fd_, &r, sizeof r, kHeaderSize + g.index * kRecordSize, "cache map write");
 }
 
 Status ContentMap::clear(uint64_t index) {
   Record r{};
-  return pwrite_all(fd_, &r, sizeof r, kHeaderSize + index * kRecordSize);
+  return pwrite_all(fd_, &r, sizeof r, kHeaderSize + index * kRecordSize, "cache map write");
 }
 
 Status ContentMap::sync() {

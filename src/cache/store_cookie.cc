@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "cache/checksum.h"
+#include "cache/file_io.h"
 #include "cache/store.h"
 #include "netfs/inode.h"
 #include "netfs/request.h"
@@ -16,35 +17,6 @@
 namespace netfs::cache {
 
 namespace {
-
-Status pwrite_all(int fd, const std::byte* p, size_t n, uint64_t off) {
-  while (n) {
-    ssize_t w = ::pwrite(fd, p, n, static_cast<off_t>(off));
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return make_error(errno, "cache data write");
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-    off += static_cast<uint64_t>(w);
-  }
-  return ok_status();
-}
-
-Status pread_all(int fd, std::byte* p, size_t n, uint64_t off) {
-  while (n) {
-    ssize_t r = ::pread(fd, p, n, static_cast<off_t>(off));
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return make_error(errno, "cache data read");
-    }
-    if (r == 0) return make_error(ENODATA, "cache data file shorter than its map");
-    p += r;
-    n -= static_cast<size_t>(r);
-    off += static_cast<uint64_t>(r);
-  }
-  return ok_status();
-}
 
 // Adds [a, b) to a sorted list of disjoint ranges, merging neighbours.
 void add_range(std::vector<std::pair<uint32_t, uint32_t>>& v, uint32_t a, uint32_t b) {
@@ -248,7 +220,7 @@ Status StoreCookie::store_range(uint64_t pos, size_t n, uint64_t eof, uint64_t s
       continue;
     }
     Granule& g = it->second;
-    Status st = pwrite_all(data_fd_, buf.data(), k, pos);
+    Status st = pwrite_all(data_fd_, buf.data(), k, pos, "cache data write");
     if (!st.ok()) return st;
     if (g.present) {
       // Overwriting cached bytes: the recorded checksum no longer holds; a crash from
@@ -277,7 +249,7 @@ Status StoreCookie::commit(std::vector<Done>& done, uint64_t seq) {
   for (Done& d : done) {
     if (d.hashed) continue;
     buf.resize(d.len);
-    NETFS_TRY(pread_all(data_fd_, buf.data(), d.len, d.index * granule_));
+    NETFS_TRY(pread_all(data_fd_, buf.data(), d.len, d.index * granule_, "cache data read"));
     d.hash = checksum(buf.data(), d.len);
     d.hashed = true;
   }
@@ -391,7 +363,7 @@ Result<size_t> StoreCookie::load_range(uint64_t pos, size_t n, Sink sink, void* 
       len = it->second.len;
       hash = it->second.hash;
     }
-    Status st = pread_all(data_fd_, buf.data(), len, index * granule_);
+    Status st = pread_all(data_fd_, buf.data(), len, index * granule_, "cache data read");
     bool good = st.ok() && checksum(buf.data(), len) == hash;
     {
       std::lock_guard lk(mu_);
