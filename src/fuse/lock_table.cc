@@ -76,14 +76,29 @@ ServerMode LockTable::needed_locked() const {
   return m;
 }
 
-Status LockTable::server_change(std::unique_lock<std::mutex>& lk, ServerMode from, ServerMode to) {
+template <typename F>
+auto LockTable::call_out_locked(std::unique_lock<std::mutex>& lk, F&& f) {
   busy_ = true;
   lk.unlock();
-  Status st = server_fn_(from, to);
+  auto r = f();
   lk.lock();
   busy_ = false;
   cv_.notify_all();  // waiters for busy_ and for the server lock look again
-  return st;
+  return r;
+}
+
+Status LockTable::server_change(std::unique_lock<std::mutex>& lk, ServerMode from, ServerMode to) {
+  return call_out_locked(lk, [&] { return server_fn_(from, to); });
+}
+
+void LockTable::wait_locked(std::unique_lock<std::mutex>& lk, std::optional<std::chrono::milliseconds> at_most) {
+  waiting_++;
+  if (at_most) {
+    cv_.wait_for(lk, *at_most);
+  } else {
+    cv_.wait(lk);
+  }
+  waiting_--;
 }
 
 void LockTable::settle_locked(std::unique_lock<std::mutex>& lk) {
@@ -129,9 +144,7 @@ Status LockTable::set(const RecordLock& l, bool wait, const std::atomic<bool>* c
         result = make_error(EAGAIN, "lock: held by another owner here");
         break;
       }
-      waiting_++;
-      cv_.wait(lk);
-      waiting_--;
+      wait_locked(lk);
       continue;
     }
     ServerMode want = std::max(needed_locked(), mode_for(l.type));
@@ -140,17 +153,13 @@ Status LockTable::set(const RecordLock& l, bool wait, const std::atomic<bool>* c
       break;
     }
     if (busy_) {  // another call is moving the server lock: see what it got
-      waiting_++;
-      cv_.wait(lk);
-      waiting_--;
+      wait_locked(lk);
       continue;
     }
     if (refused) {
       // Polled, but through the condition variable: a cancel (or a local change) cuts
       // the pause short.
-      waiting_++;
-      cv_.wait_for(lk, pause);
-      waiting_--;
+      wait_locked(lk, pause);
       pause = std::min(pause * 2, poll_max_);
       refused = false;
       continue;
@@ -192,12 +201,7 @@ Result<std::optional<RecordLock>> LockTable::test(const RecordLock& l, const Ser
     if (!busy_) break;
     cv_.wait(lk);
   }
-  busy_ = true;
-  lk.unlock();
-  auto r = server_test(l.type);
-  lk.lock();
-  busy_ = false;
-  cv_.notify_all();
+  auto r = call_out_locked(lk, [&] { return server_test(l.type); });
   settle_locked(lk);  // a set() that found us busy may have left work
   return r;
 }

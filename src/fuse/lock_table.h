@@ -97,8 +97,13 @@ class LockTable {
   const RecordLock* conflict_locked(const RecordLock& l) const;
   void apply_locked(const RecordLock& l);
   ServerMode needed_locked() const;
-  // Moves the server lock with mu_ released (busy_ set meanwhile), then wakes everyone.
+  // Runs f() with mu_ released (busy_ set meanwhile), then wakes everyone.
+  template <typename F>
+  auto call_out_locked(std::unique_lock<std::mutex>& lk, F&& f);
+  // Moves the server lock through call_out_locked.
   Status server_change(std::unique_lock<std::mutex>& lk, ServerMode from, ServerMode to);
+  // Waits on cv_ (at most at_most), counted in waiting_.
+  void wait_locked(std::unique_lock<std::mutex>& lk, std::optional<std::chrono::milliseconds> at_most = std::nullopt);
   // Brings the server lock to what the local locks need, unless another call is already
   // changing it (that call settles before it returns).
   void settle_locked(std::unique_lock<std::mutex>& lk);
