@@ -26,15 +26,9 @@ std::shared_ptr<Node> InodeTable::get(uint64_t ino) const {
 
 std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, bool* used, bool fid_is_io) {
   std::lock_guard lk(mu_);
-  auto q = by_qid_.find(qid.path);
-  if (q != by_qid_.end()) {
-    auto& n = by_ino_.at(q->second);
-    // Same number, different kind: the server reused an inode number for a new file.
-    if ((n->qid.type & p9::qid_type::kDir) == (qid.type & p9::qid_type::kDir)) {
-      n->nlookup++;
-      *used = false;
-      return n;
-    }
+  if (auto known = ref_by_qid_locked(qid)) {
+    *used = false;
+    return known;
   }
   auto n = std::make_shared<Node>();
   n->ino = next_ino_++;
@@ -50,9 +44,14 @@ std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, b
 
 std::shared_ptr<Node> InodeTable::ref_by_qid(const p9::Qid& qid) {
   std::lock_guard lk(mu_);
+  return ref_by_qid_locked(qid);
+}
+
+std::shared_ptr<Node> InodeTable::ref_by_qid_locked(const p9::Qid& qid) {
   auto q = by_qid_.find(qid.path);
   if (q == by_qid_.end()) return nullptr;
   auto& n = by_ino_.at(q->second);
+  // Same number, different kind: the server reused an inode number for a new file.
   if ((n->qid.type & p9::qid_type::kDir) != (qid.type & p9::qid_type::kDir)) return nullptr;
   n->nlookup++;
   return n;

@@ -42,6 +42,8 @@ class InodeTable {
   size_t size() const;
 
  private:
+  // ref_by_qid with mu_ held.
+  std::shared_ptr<Node> ref_by_qid_locked(const p9::Qid& qid);
   mutable std::mutex mu_;
   uint64_t next_ino_ = kRootIno + 1;
   std::unordered_map<uint64_t, std::shared_ptr<Node>> by_ino_;
