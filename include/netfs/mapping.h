@@ -35,6 +35,10 @@ class Mapping {
   Folio* find_or_create_locked(uint64_t pos, bool* created);
   // Requires: mu_ held; folio clean, unlocked, not under write-back. Drops it.
   void erase_locked(Folio* f);
+  // Requires: mu_ held through lk; f is in the index. Waits until f is unlocked (holding
+  // a reference, so f stays valid), then returns the index entry at or after f's
+  // position, for the caller to look again: f may have been dropped meanwhile.
+  std::map<uint64_t, Folio*>::iterator wait_unlocked_locked(std::unique_lock<std::mutex>& lk, Folio* f);
 
   std::mutex mu_;
   std::condition_variable cv_;  // a folio unlocked or finished write-back

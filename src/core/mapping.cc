@@ -17,6 +17,14 @@ Folio* Mapping::find_locked(uint64_t pos) const {
   return it == folios_.end() ? nullptr : it->second;
 }
 
+std::map<uint64_t, Folio*>::iterator Mapping::wait_unlocked_locked(std::unique_lock<std::mutex>& lk, Folio* f) {
+  f->get_ref();
+  cv_.wait(lk, [&] { return !f->locked; });
+  const uint64_t pos = f->pos();
+  f->put_ref();
+  return folios_.lower_bound(pos);
+}
+
 Folio* Mapping::find_or_create_locked(uint64_t pos, bool* created) {
   uint64_t fpos = folio_pos(pos);
   auto [it, inserted] = folios_.try_emplace(fpos, nullptr);

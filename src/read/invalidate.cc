@@ -23,11 +23,7 @@ void invalidate_range(Inode& inode, uint64_t start, uint64_t end) {
       Folio* f = it->second;
       if (f->locked) {
         // Being read (those bytes may already be stale) or written: wait, then look again.
-        f->get_ref();
-        m.cv_.wait(lk, [&] { return !f->locked; });
-        uint64_t pos = f->pos();
-        f->put_ref();
-        it = m.folios_.lower_bound(pos);
+        it = m.wait_unlocked_locked(lk, f);
         continue;
       }
       ++it;

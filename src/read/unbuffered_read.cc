@@ -36,11 +36,7 @@ Result<size_t> unbuffered_read(Inode& inode, uint64_t pos, void* buf, size_t len
       if (f->locked) {
         // A read into a streaming-write folio overwrites its dirty bytes until it puts
         // them back at unlock, or a writer is mid-copy: wait, then look again.
-        f->get_ref();
-        m.cv_.wait(lk, [&] { return !f->locked; });
-        uint64_t fp = f->pos();
-        f->put_ref();
-        it = m.folios_.lower_bound(fp);
+        it = m.wait_unlocked_locked(lk, f);
         continue;
       }
       ++it;

@@ -62,11 +62,7 @@ Result<size_t> unbuffered_write(Inode& inode, uint64_t pos, const void* buf, siz
       if (f->locked) {
         // A readahead (which takes no io_lock) may have read the old bytes: wait for it,
         // then look again (the checks below drop what it read).
-        f->get_ref();
-        m.cv_.wait(lk, [&] { return !f->locked; });
-        uint64_t fp = f->pos();
-        f->put_ref();
-        it = m.folios_.lower_bound(fp);
+        it = m.wait_unlocked_locked(lk, f);
         continue;
       }
       ++it;

@@ -181,11 +181,7 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
     Folio* f = it->second;
     if (f->dirty && f->locked && wbc.sync) {
       // A writer is copying into it; fsync must include what was written before, so wait.
-      f->get_ref();
-      m.cv_.wait(lk, [&] { return !f->locked; });
-      uint64_t pos = f->pos();
-      f->put_ref();
-      it = m.folios_.lower_bound(pos);
+      it = m.wait_unlocked_locked(lk, f);
       continue;
     }
     ++it;
