@@ -8,22 +8,12 @@
 #include <memory>
 #include <vector>
 
+#include "fakes/pattern.h"
 #include "integration/diod_server.h"
 #include "p9/client.h"
 #include "p9/namespace_ops.h"
 
 namespace netfs::testing {
-
-// Reproducible file contents for a seed, so that tests can check every byte.
-inline std::vector<std::byte> pattern(size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1103515245u + 12345u;
-    v[i] = std::byte(x >> 24);
-  }
-  return v;
-}
 
 inline p9::ClientOptions diod_options(const DiodServer& d) {
   p9::ClientOptions o;

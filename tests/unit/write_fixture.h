@@ -10,21 +10,12 @@
 
 #include "fakes/memory_backend.h"
 #include "fakes/memory_cookie.h"
+#include "fakes/pattern.h"
 #include "netfs/engine.h"
 #include "netfs/inode.h"
 #include "netfs/write.h"
 
 namespace netfs::testing {
-
-inline std::vector<std::byte> pattern(size_t n, unsigned seed) {
-  std::vector<std::byte> v(n);
-  uint32_t x = seed * 2654435761u + 1;
-  for (size_t i = 0; i < n; i++) {
-    x = x * 1103515245u + 12345u;
-    v[i] = std::byte(x >> 24);
-  }
-  return v;
-}
 
 class WriteFixture : public ::testing::Test {
  protected:
