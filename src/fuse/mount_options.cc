@@ -139,12 +139,23 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
     } else if (name == "log") {
       if (!need_val()) return bad("a file path");
       o->log_file = std::string(val);
-    } else if (name == "direct_io" || name == "allow_other" || name == "default_permissions" || name == "ro" ||
-               name == "rw" || name == "debug") {
+    } else if (name == "direct_io" || name == "allow_other" || name == "default_permissions" ||
+               name == "no_default_permissions" || name == "ro" || name == "rw" || name == "debug" ||
+               name == "exec" || name == "noexec" || name == "suid" || name == "nosuid" || name == "dev" ||
+               name == "nodev" || name == "atime" || name == "relatime" || name == "noatime" || name == "sync" ||
+               name == "async" || name == "dirsync") {
       if (has_val) return fail(why, "option " + name + " takes no value");
+      if (name == "exec" || name == "noexec") o->noexec = name == "noexec";
+      if (name == "suid" || name == "nosuid") o->nosuid = name == "nosuid";
+      if (name == "dev" || name == "nodev") o->nodev = name == "nodev";
+      // atime is what mount(8) means by the kernel's default, which is relatime.
+      if (name == "atime" || name == "relatime" || name == "noatime") o->noatime = name == "noatime";
+      if (name == "sync" || name == "async") o->sync = name == "sync";
+      if (name == "dirsync") o->dirsync = true;
       if (name == "direct_io") o->direct_io = true;
       if (name == "allow_other") o->allow_other = true;
-      if (name == "default_permissions") o->default_permissions = true;
+      if (name == "default_permissions") o->default_permissions = true, o->no_default_permissions = false;
+      if (name == "no_default_permissions") o->no_default_permissions = true, o->default_permissions = false;
       if (name == "ro") o->read_only = true;
       if (name == "rw") o->read_only = false;
       if (name == "debug") o->debug = true;
@@ -160,9 +171,7 @@ std::string strip_generic_mount_options(std::string_view text) {
   for (std::string_view opt : split(text, ',')) {
     std::string_view name = opt.substr(0, opt.find('='));
     if (name == "defaults" || name == "auto" || name == "noauto" || name == "user" || name == "users" ||
-        name == "nouser" || name == "_netdev" || name == "nofail" || name == "rw" || name == "comment" ||
-        name.starts_with("x-") || name == "suid" || name == "nosuid" || name == "dev" || name == "nodev" ||
-        name == "exec" || name == "noexec" || name == "atime" || name == "noatime" || name == "relatime")
+        name == "nouser" || name == "_netdev" || name == "nofail" || name == "comment" || name.starts_with("x-"))
       continue;
     if (!out.empty()) out += ',';
     out += opt;

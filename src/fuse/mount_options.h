@@ -38,11 +38,27 @@ struct MountOptions {
   // FUSE mount flags passed through
   bool allow_other = false;
   bool default_permissions = false;
+  bool no_default_permissions = false;            // allow_other without the kernel's mode checks (docs/fuse.md, Security)
+  // Per-mount flags, as mount(8) names them; the defaults are FUSE's (nosuid, nodev) and
+  // the kernel's (exec, relatime), so a mount is never more permissive than asked.
   bool read_only = false;
+  bool noexec = false;
+  bool nosuid = true;
+  bool nodev = true;
+  bool noatime = false;
+  bool sync = false;                              // every write reaches the server before it returns
+  bool dirsync = false;
   // daemon
   unsigned threads = 16;                          // FUSE worker threads at most
   std::string log_file;                           // where the daemon's messages go ("": next to the control socket)
   bool debug = false;                             // log every FUSE request
+
+  // Whether the kernel checks modes against the caller (FUSE's default_permissions).
+  // allow_other turns it on unless no_default_permissions says otherwise: without it the
+  // daemon, attached as one user, would act for every local user with that user's rights.
+  bool kernel_checks_permissions() const {
+    return default_permissions || (allow_other && !no_default_permissions);
+  }
 };
 
 // Parses "msize=65536,dirty_limit=64M,..." into *out (starting from out's current values).
@@ -51,7 +67,8 @@ struct MountOptions {
 Status parse_mount_options(std::string_view text, MountOptions* out, std::string* why);
 
 // The option string mount(8) hands a helper, minus the generic options that only mount(8)
-// itself acts on (defaults, auto, noauto, user, users, _netdev, nofail, rw, x-*, comment=).
+// itself acts on (defaults, auto, noauto, user, users, _netdev, nofail, x-*, comment=).
+// Mount flags (ro, noexec, nosuid, ...) stay: the mount applies them.
 std::string strip_generic_mount_options(std::string_view text);
 
 }  // namespace netfs::fuse

@@ -100,8 +100,16 @@ int serve(const RemoteUrl& url, const MountOptions& opts, const std::string& mp,
 
   std::string mo = "fsname=" + url.to_string() + ",subtype=netfs";
   if (opts.allow_other) mo += ",allow_other";
-  if (opts.default_permissions) mo += ",default_permissions";
-  if (opts.read_only) mo += ",ro";
+  if (opts.kernel_checks_permissions()) mo += ",default_permissions";
+  // Spelled out, each one: libfuse starts from nosuid,nodev and the kernel from
+  // exec,relatime, and mountinfo then shows exactly what was asked.
+  mo += opts.read_only ? ",ro" : ",rw";
+  mo += opts.noexec ? ",noexec" : ",exec";
+  mo += opts.nosuid ? ",nosuid" : ",suid";
+  mo += opts.nodev ? ",nodev" : ",dev";
+  if (opts.noatime) mo += ",noatime";
+  if (opts.sync) mo += ",sync";
+  if (opts.dirsync) mo += ",dirsync";
   std::vector<std::string> argv_s = {"netfs", "-o", mo};
   if (opts.debug) argv_s.push_back("-d");
   std::vector<char*> argv;
@@ -175,6 +183,11 @@ int run_mount(const MountRequest& req) {
   MountOptions opts;
   if (!parse_mount_options(req.options, &opts, &why).ok()) {
     fprintf(stderr, "netfs: %s\n", why.c_str());
+    return 2;
+  }
+  // fusermount3 would drop them with a warning; a mount must not quietly differ from its request.
+  if ((!opts.nosuid || !opts.nodev) && geteuid() != 0) {
+    fprintf(stderr, "netfs: options suid and dev need root: an unprivileged FUSE mount is always nosuid,nodev\n");
     return 2;
   }
   char real[PATH_MAX];

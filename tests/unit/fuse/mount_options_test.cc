@@ -59,8 +59,36 @@ TEST(MountOptions, CacheOptions) {
 }
 
 TEST(MountOptions, StripsWhatOnlyMount8ActsOn) {
-  EXPECT_EQ(strip_generic_mount_options("rw,defaults,_netdev,msize=1M,nofail,x-systemd.automount,noauto,ro"),
-            "msize=1M,ro");
+  // Mount flags stay: the mount applies them (mount(8) does not, for a helper's type).
+  EXPECT_EQ(strip_generic_mount_options("rw,defaults,_netdev,msize=1M,nofail,x-systemd.automount,noauto,ro,noexec"),
+            "rw,msize=1M,ro,noexec");
+}
+
+TEST(MountOptions, AllowOtherImpliesDefaultPermissionsUnlessRefused) {
+  std::string why;
+  MountOptions o;
+  EXPECT_FALSE(o.kernel_checks_permissions());
+  ASSERT_TRUE(parse_mount_options("allow_other", &o, &why).ok());
+  EXPECT_TRUE(o.kernel_checks_permissions());
+  ASSERT_TRUE(parse_mount_options("no_default_permissions", &o, &why).ok());
+  EXPECT_FALSE(o.kernel_checks_permissions());
+  MountOptions p;
+  ASSERT_TRUE(parse_mount_options("default_permissions", &p, &why).ok());
+  EXPECT_TRUE(p.kernel_checks_permissions());
+}
+
+TEST(MountOptions, MountFlagsStartAtFusesDefaultsAndTheLastOneWins) {
+  std::string why;
+  MountOptions o;
+  EXPECT_TRUE(o.nosuid && o.nodev);
+  EXPECT_FALSE(o.noexec || o.read_only || o.noatime || o.sync || o.dirsync);
+  ASSERT_TRUE(parse_mount_options("ro,noexec,suid,dev,noatime,sync,dirsync", &o, &why).ok()) << why;
+  EXPECT_TRUE(o.read_only && o.noexec && o.noatime && o.sync && o.dirsync);
+  EXPECT_FALSE(o.nosuid || o.nodev);
+  ASSERT_TRUE(parse_mount_options("rw,exec,nosuid,nodev,relatime,async", &o, &why).ok()) << why;
+  EXPECT_FALSE(o.read_only || o.noexec || o.noatime || o.sync);
+  EXPECT_TRUE(o.nosuid && o.nodev);
+  EXPECT_FALSE(parse_mount_options("noexec=1", &o, &why).ok());
 }
 
 }  // namespace
