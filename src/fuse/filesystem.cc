@@ -148,6 +148,12 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   co.endpoint = url.endpoint;
   co.aname = url.export_path;
   co.uname = opts.uname;
+  // A numeric user is a uid: sent as n_uname too, which .L servers prefer (and diod
+  // without a user database, -N, needs). A name is left to the server's user database.
+  if (uint32_t id = 0; !opts.uname.empty() && opts.uname.size() < 11 &&
+                       opts.uname.find_first_not_of("0123456789") == std::string::npos &&
+                       (id = static_cast<uint32_t>(std::stoul(opts.uname))) != p9::kNoUname)
+    co.n_uname = id;
   co.msize = opts.msize;
   co.connections = opts.conns;
   co.rpc_timeout = opts.timeout;
@@ -219,10 +225,10 @@ void Filesystem::note_use(Node& n) {
 struct stat Filesystem::to_stat(Node& n, const p9::Attr& a, bool fresh) {
   struct stat st {};
   st.st_ino = a.qid.path;
-  st.st_mode = a.mode;
+  st.st_mode = a.mode & ~opts_.umask;
   st.st_nlink = a.nlink;
-  st.st_uid = a.uid;
-  st.st_gid = a.gid;
+  st.st_uid = opts_.uid.value_or(a.uid);
+  st.st_gid = opts_.gid.value_or(a.gid);
   st.st_rdev = a.rdev;
   st.st_size = static_cast<off_t>(a.size);
   st.st_blksize = a.blksize ? static_cast<blksize_t>(a.blksize) : 4096;

@@ -1,5 +1,8 @@
 #include "fuse/mount_options.h"
 
+#include <grp.h>
+#include <pwd.h>
+
 #include <charconv>
 #include <cmath>
 #include <vector>
@@ -70,6 +73,32 @@ bool parse_duration(std::string_view s, std::chrono::milliseconds* v) {
   return true;
 }
 
+bool parse_octal(std::string_view s, uint64_t* v) {
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *v, 8);
+  return ec == std::errc() && end == s.data() + s.size() && !s.empty();
+}
+
+// A number, or a name this machine's user database knows.
+std::optional<uint32_t> user_id(std::string_view s) {
+  uint64_t n;
+  if (parse_u64(s, &n)) return n < UINT32_MAX ? std::optional<uint32_t>(static_cast<uint32_t>(n)) : std::nullopt;
+  std::string name(s);
+  char buf[4096];
+  passwd pw, *res = nullptr;
+  if (getpwnam_r(name.c_str(), &pw, buf, sizeof buf, &res) != 0 || !res) return std::nullopt;
+  return res->pw_uid;
+}
+
+std::optional<uint32_t> group_id(std::string_view s) {
+  uint64_t n;
+  if (parse_u64(s, &n)) return n < UINT32_MAX ? std::optional<uint32_t>(static_cast<uint32_t>(n)) : std::nullopt;
+  std::string name(s);
+  char buf[4096];
+  group gr, *res = nullptr;
+  if (getgrnam_r(name.c_str(), &gr, buf, sizeof buf, &res) != 0 || !res) return std::nullopt;
+  return res->gr_gid;
+}
+
 Status fail(std::string* why, std::string msg) {
   if (why) *why = std::move(msg);
   return make_error(EINVAL, "mount option");
@@ -124,6 +153,13 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
       // p9::kMaxConnections; not included here so the option parser stays free of p9.
       if (!need_val() || !parse_u64(val, &n) || n < 1 || n > 16) return bad("a count of connections from 1 to 16");
       o->conns = static_cast<unsigned>(n);
+    } else if (name == "uid" || name == "gid") {
+      std::optional<uint32_t> id = name == "uid" ? user_id(val) : group_id(val);
+      if (!need_val() || !id) return bad(name == "uid" ? "a user name or number" : "a group name or number");
+      (name == "uid" ? o->uid : o->gid) = id;
+    } else if (name == "umask") {
+      if (!need_val() || !parse_octal(val, &n) || n > 0777) return bad("octal permission bits from 0 to 0777");
+      o->umask = static_cast<uint32_t>(n);
     } else if (name == "uname") {
       if (!need_val()) return bad("a user name");
       o->uname = std::string(val);

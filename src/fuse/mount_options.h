@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,7 +20,7 @@ struct MountOptions {
   // 9P
   uint32_t msize = 1u << 20;                      // asked for; the server may grant less
   std::chrono::milliseconds timeout{30000};       // per-RPC limit, reconnect waits included
-  std::string uname = "root";
+  std::string uname = "root";                     // attach name; a URL's USER@ sets it too
   unsigned conns = 1;                             // connections to the server; data RPCs spread over them
   // engine
   uint64_t memory = 0;                            // folio budget (0: a quarter of RAM)
@@ -31,6 +32,11 @@ struct MountOptions {
   double attr_timeout = 1.0;                      // seconds the kernel trusts attributes
   double entry_timeout = 1.0;                     // seconds the kernel trusts names
   bool direct_io = false;                         // bypass the kernel page cache (no shared mmap)
+  // What the mount shows, not what the server has (as sshfs's and mount.cifs's options):
+  // every file's owner and group, and permission bits masked off.
+  std::optional<uint32_t> uid;
+  std::optional<uint32_t> gid;
+  uint32_t umask = 0;
   // local persistent cache (docs/cache.md); off without cache_dir
   std::string cache_dir;                          // absolute path
   uint64_t cache_size = 1ull << 30;               // bytes of cached file data at most

@@ -9,7 +9,7 @@ namespace netfs::fuse {
 std::string RemoteUrl::to_string() const {
   if (endpoint.kind == p9::Endpoint::Kind::kUnix) return "9p+unix://" + endpoint.path + export_path;
   std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
-  return "9p://" + host + ":" + std::to_string(endpoint.port) + export_path;
+  return "9p://" + (user.empty() ? "" : user + "@") + host + ":" + std::to_string(endpoint.port) + export_path;
 }
 
 Result<RemoteUrl> parse_remote_url(std::string_view url, std::string* why) {
@@ -39,6 +39,12 @@ Result<RemoteUrl> parse_remote_url(std::string_view url, std::string* why) {
   size_t slash = rest.find('/');
   std::string_view hostport = rest.substr(0, slash);
   r.export_path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  // The host part never holds '@' (a v6 address has none), so the last one ends the user.
+  if (size_t at = hostport.rfind('@'); at != std::string_view::npos) {
+    r.user = std::string(hostport.substr(0, at));
+    hostport.remove_prefix(at + 1);
+    if (r.user.empty()) return fail("empty user name before @");
+  }
   if (hostport.empty()) return fail("no host");
   std::string_view host = hostport, port = "564";
   if (hostport.front() == '[') {

@@ -1,5 +1,6 @@
 // RemoteUrl: what `netfs mount` is told to mount, parsed from
-//   9p://HOST:PORT/EXPORT             TCP (HOST may be [v6addr]; PORT defaults to 564)
+//   9p://[USER@]HOST:PORT/EXPORT      TCP (HOST may be [v6addr]; PORT defaults to 564;
+//                                     USER is the attach name, as uname= sets it)
 //   9p+unix:///path/to/socket/EXPORT  a Unix socket: the longest leading part of the path
 //                                     that is a socket on this machine is the socket, the
 //                                     rest is the export
@@ -19,6 +20,7 @@ namespace netfs::fuse {
 struct RemoteUrl {
   p9::Endpoint endpoint;
   std::string export_path;  // "/srv/export"
+  std::string user;         // "" when the URL names none
   std::string to_string() const;
 };
 

@@ -91,5 +91,22 @@ TEST(MountOptions, MountFlagsStartAtFusesDefaultsAndTheLastOneWins) {
   EXPECT_FALSE(parse_mount_options("noexec=1", &o, &why).ok());
 }
 
+TEST(MountOptions, UidGidUmaskAreWhatTheMountShows) {
+  std::string why;
+  MountOptions o;
+  EXPECT_FALSE(o.uid || o.gid);
+  EXPECT_EQ(o.umask, 0u);
+  ASSERT_TRUE(parse_mount_options("uid=1000,gid=nogroup,umask=027", &o, &why).ok()) << why;
+  EXPECT_EQ(o.uid, 1000u);
+  EXPECT_EQ(o.gid, 65534u);
+  EXPECT_EQ(o.umask, 027u);
+  ASSERT_TRUE(parse_mount_options("uid=nobody", &o, &why).ok()) << why;
+  EXPECT_EQ(o.uid, 65534u);
+  for (const char* bad : {"uid=no-such-user-here", "gid=", "umask=8", "umask=01000", "uid=4294967295"}) {
+    MountOptions b;
+    EXPECT_FALSE(parse_mount_options(bad, &b, &why).ok()) << bad;
+  }
+}
+
 }  // namespace
 }  // namespace netfs::fuse

@@ -26,6 +26,26 @@ TEST(RemoteUrl, Tcp) {
     EXPECT_FALSE(parse_remote_url(bad, &why).ok()) << bad;
 }
 
+// USER@ is the attach name, as sshfs's user@host: it used to become part of the host.
+TEST(RemoteUrl, UserBeforeTheHostIsTheAttachName) {
+  std::string why;
+  auto r = parse_remote_url("9p://alice@server.example:5640/srv/export", &why);
+  ASSERT_TRUE(r.ok()) << why;
+  EXPECT_EQ(r->user, "alice");
+  EXPECT_EQ(r->endpoint.host, "server.example");
+  EXPECT_EQ(r->endpoint.port, 5640);
+  EXPECT_EQ(r->to_string(), "9p://alice@server.example:5640/srv/export");
+  r = parse_remote_url("9p://bob@[::1]/x", &why);
+  ASSERT_TRUE(r.ok()) << why;
+  EXPECT_EQ(r->user, "bob");
+  EXPECT_EQ(r->endpoint.host, "::1");
+  r = parse_remote_url("9p://h/x", &why);
+  ASSERT_TRUE(r.ok()) << why;
+  EXPECT_EQ(r->user, "");
+  EXPECT_FALSE(parse_remote_url("9p://@h/x", &why).ok());
+  EXPECT_FALSE(parse_remote_url("9p://u@/x", &why).ok());
+}
+
 TEST(RemoteUrl, UnixSocketIsTheLongestSocketPrefix) {
   char dir[] = "/tmp/netfs-url-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
