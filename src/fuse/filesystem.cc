@@ -1549,6 +1549,7 @@ std::string Filesystem::stats_json() {
   put("msize", client_->msize());
   put("p9_rpcs", cs.rpcs.load());
   put("p9_sync_rpcs", cs.sync_rpcs.load());  // the round trips a caller waited for
+  put("p9_calls_pending", client_->calls_pending());  // not yet answered, so not yet in p9_rpcs
   put("p9_bytes_sent", cs.bytes_sent.load());
   put("p9_bytes_received", cs.bytes_received.load());
   put("p9_timeouts", cs.timeouts.load());

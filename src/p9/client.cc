@@ -207,6 +207,11 @@ uint64_t Client::call(Bytes header, std::vector<iovec> payload, MsgType expect, 
 
 uint64_t Client::submit(CallPtr c) {
   c->deadline = Clock::now() + opts_.rpc_timeout;
+  pending_.fetch_add(1, std::memory_order_relaxed);
+  c->done = [this, done = std::move(c->done)](Result<Reply> r) {
+    done(std::move(r));
+    pending_.fetch_sub(1, std::memory_order_release);
+  };
   std::vector<Failure> fail;
   uint64_t id;
   {

@@ -199,6 +199,10 @@ class Client {
   // object itself is destroyed with the Client's members, after its I/O thread joined.
   Lanes* lanes() const { return lanes_.get(); }
   ClientStats& stats() { return stats_; }
+  // Calls submitted whose completion has not yet returned (Tflush not included). At 0,
+  // every RPC made so far is counted in stats().rpcs: a caller that waits for 0 after an
+  // operation sees all of its effects, also those nobody waited for (close's getattr).
+  uint64_t calls_pending() const { return pending_.load(std::memory_order_acquire); }
   const ClientOptions& options() const { return opts_; }
   bool connected() const;
 
@@ -281,6 +285,9 @@ class Client {
   std::vector<CallPtr> by_tag_;   // calls holding a tag: queued, sent or awaiting Rflush
   std::vector<uint16_t> free_tags_;
   size_t inflight_ = 0;           // tags held by ordinary (non-flush) calls
+  // calls_pending(): up in submit, down after the call's completion returned (publishes
+  // the completion's effects, stats included, to a reader that sees the new value).
+  std::atomic<uint64_t> pending_{0};
   // Tags held by call_reads (changed under mu_; the I/O thread reads it without): while
   // any is held, reads into rbuf_ stop at the next reply's head (start_read).
   std::atomic<size_t> reads_tagged_{0};

@@ -5,8 +5,12 @@
 #include <atomic>
 #include <future>
 
+#include "fakes/eventually.h"
+
 namespace netfs {
 namespace {
+
+using testing::eventually;
 
 struct Counter {
   WorkItem item{[](void* p) { static_cast<Counter*>(p)->run(); }, this};
@@ -36,7 +40,7 @@ TEST(WorkQueue, QueueingAQueuedItemDoesNothing) {
   EXPECT_FALSE(wq.queue(&c.item));
   gate.set_value();
   wq.cancel_sync(&blocker.item);  // waits until it finished
-  while (c.runs.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(eventually([&] { return c.runs.load() == 1; }));
   wq.cancel_sync(&c.item);
   EXPECT_EQ(c.runs.load(), 1);
 }
@@ -52,7 +56,7 @@ TEST(WorkQueue, QueueWhileRunningRerunsOnceWithoutOverlap) {
   EXPECT_FALSE(wq.queue(&c.item));  // already noted
   gate.set_value();
   // The rerun happens after the first run ends; cancel_sync after it returns no runs remain.
-  while (c.runs.load() < 2) std::this_thread::yield();
+  ASSERT_TRUE(eventually([&] { return c.runs.load() >= 2; }));
   wq.cancel_sync(&c.item);
   EXPECT_EQ(c.runs.load(), 2);
 }
@@ -77,13 +81,17 @@ TEST(WorkQueue, DelayedItemRunsAfterDelayOrAtOnceWhenQueued) {
   Counter c;
   auto t0 = std::chrono::steady_clock::now();
   wq.queue_delayed(&c.item, std::chrono::milliseconds(20));
-  while (c.runs.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(eventually([&] { return c.runs.load() == 1; }));
   EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(20));
+  // Promoted by queue(): it runs now, not in an hour (the wait gives up after 10 s).
   Counter d;
   wq.queue_delayed(&d.item, std::chrono::hours(1));
-  wq.queue(&d.item);  // promotes it
-  while (d.runs.load() == 0) std::this_thread::yield();
-  SUCCEED();
+  EXPECT_TRUE(wq.queue(&d.item));
+  EXPECT_TRUE(eventually([&] { return d.runs.load() == 1; }));
+  wq.cancel_sync(&d.item);
+  wq.cancel_sync(&c.item);
+  EXPECT_EQ(d.runs.load(), 1);
+  EXPECT_EQ(c.runs.load(), 1);
 }
 
 TEST(WorkQueue, RunExecutesFunctions) {

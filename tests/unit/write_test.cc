@@ -7,6 +7,7 @@
 
 #include "netfs/read.h"
 #include "netfs/request.h"
+#include "fakes/eventually.h"
 #include "write_fixture.h"
 
 namespace netfs::testing {
@@ -239,13 +240,14 @@ TEST_F(WritePath, WriteBackLandingDuringFailedTruncateRaisesZeroPoint) {
   backend_->set_fault_fn([&](const Call& c) {
     if (c.write) {
       held = true;
-      // Polls a condition another thread makes true, bounded by ctest's timeout.
-      while (inode_->size() != 4096) std::this_thread::yield();
+      // Polls a condition another thread makes true; should it never come, the assertions
+      // after the truncate fail.
+      (void)eventually([&] { return inode_->size() == 4096; });
     }
     return Fault{};
   });
   std::thread wb([&] { ASSERT_TRUE(writepages(*inode_, WritebackControl{}).ok()); });  // async
-  while (!held) std::this_thread::yield();  // the folio is under write-back now
+  ASSERT_TRUE(eventually([&] { return held.load(); }));  // the folio is under write-back now
   backend_->set_size_error(EIO);
   EXPECT_EQ(truncate(*inode_, 4096).errnum(), EIO);
   wb.join();
@@ -493,10 +495,16 @@ TEST(WriteLifetime, ObjectGaugesReturnToZero) {
     backend.drain();
     st = &engine->stats();
   }
-  // Requests are freed by cleanup work; wait for the gauges, bounded by the test timeout.
-  while (read(st->objs_requests) != 0 || read(st->objs_subrequests) != 0 || read(st->objs_folioqs) != 0)
-    std::this_thread::yield();
+  // Requests are freed by cleanup work on another thread, and what they held (the inode,
+  // and with it the folios) goes with them: wait for every gauge that is asserted.
+  auto all_zero = [&] {
+    return read(st->objs_requests) == 0 && read(st->objs_subrequests) == 0 && read(st->objs_folioqs) == 0 &&
+           read(st->objs_folios) == 0;
+  };
+  EXPECT_TRUE(eventually(all_zero));
   EXPECT_EQ(read(st->objs_requests), 0);
+  EXPECT_EQ(read(st->objs_subrequests), 0);
+  EXPECT_EQ(read(st->objs_folioqs), 0);
   EXPECT_EQ(read(st->objs_folios), 0);
 }
 

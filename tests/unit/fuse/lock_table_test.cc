@@ -12,8 +12,12 @@
 #include <utility>
 #include <vector>
 
+#include "fakes/eventually.h"
+
 namespace netfs::fuse {
 namespace {
+
+using testing::eventually;
 
 RecordLock lk(uint64_t owner, short type, uint64_t start, uint64_t end, pid_t pid = 0) {
   RecordLock l;
@@ -48,9 +52,9 @@ struct FakeServer {
   }
 };
 
-// Spins until the table has n waiters (a condition, not a timed pause).
+// Waits (bounded) until the table has n waiters (a condition, not a timed pause).
 void until_waiting(const LockTable& t, size_t n) {
-  while (t.waiting() < n) std::this_thread::yield();
+  ASSERT_TRUE(eventually([&] { return t.waiting() >= n; })) << "waiters: " << t.waiting() << " of " << n;
 }
 
 TEST(LockTable, AnOwnersLocksMergeSplitAndConvert) {
@@ -278,7 +282,7 @@ TEST(LockTable, ACancelEndsAServerPoll) {
   Status got = ok_status();
   std::thread w([&] { got = t.set(lk(1, F_WRLCK, 0, kLockEof), true, &cancel); });
   // At least one refusal seen, so the waiter is polling.
-  while (s.taken().empty()) std::this_thread::yield();
+  ASSERT_TRUE(eventually([&] { return !s.taken().empty(); }));
   cancel = true;
   t.wake();
   w.join();
