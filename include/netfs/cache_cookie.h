@@ -37,6 +37,10 @@ class Cookie {
   // How many bytes from `start` (at most len) the cache holds, contiguously. The read
   // path sends those to the cache and the rest to the server. Default: none.
   virtual uint64_t present(uint64_t start, uint64_t len) { return 0; }
+  // The read path fetches [start, start + len) from the server, the cache not holding it:
+  // called once per server subrequest, so that a cache counts each missed byte once
+  // (present() is asked again for every remainder of a range, and cannot). Default: nothing.
+  virtual void missed(uint64_t start, uint64_t len) {}
   // Fill sreq.io() from the cache at sreq.start() + sreq.transferred(); complete with
   // terminated(). A failure makes the engine re-read those bytes from the server.
   virtual void issue_read(Subrequest& sreq);

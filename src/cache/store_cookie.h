@@ -43,7 +43,8 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   bool write_enabled() const override;
   void issue_write(Subrequest& sreq) override;
   void invalidate() override;
-  uint64_t present(uint64_t start, uint64_t len) override;
+  uint64_t present(uint64_t start, uint64_t len) override;  // counts hit_bytes
+  void missed(uint64_t start, uint64_t len) override;      // counts miss_bytes
   void issue_read(Subrequest& sreq) override;
 
   // ---- for the mount ----

@@ -15,7 +15,7 @@ namespace netfs::cache {
 #define NETFS_STORE_STATS(X)                                                     \
   X(lookups)          /* present() calls */                                      \
   X(hit_bytes)        /* bytes present() found cached */                          \
-  X(miss_bytes)       /* bytes present() was asked for and did not find */       \
+  X(miss_bytes)       /* bytes read from the server instead, each counted once */ \
   X(read_granules)    /* granules read and verified */                           \
   X(corrupt_granules) /* granules whose checksum failed: dropped, re-fetched */   \
   X(written_granules) /* granules made durable and marked present */             \

@@ -101,7 +101,10 @@ void issue_range(Request* rreq, uint64_t start, uint64_t len, IoIter at) {
       s.subrequests.push_back(sreq);  // the list's reference is the initial one
       s.issued_to = pos + n;
     }
-    if (src == Source::kServer) bump(e.stats().download_subreqs);
+    if (src == Source::kServer) {
+      bump(e.stats().download_subreqs);
+      if (cookie) cookie->missed(pos, n);
+    }
     if (src == Source::kCache) bump(e.stats().cache_read_subreqs);
     // Step past it before issuing: once issued it may complete and be collected at once,
     // and the collector may free the segment `at` points into.
