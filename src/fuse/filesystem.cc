@@ -181,7 +181,9 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   auto root = std::make_shared<Node>();
   root->qid = rootq->qid;
   root->fid = p9::Namespace::root();
-  fs->table_ = std::make_unique<InodeTable>(std::move(root));
+  root->names.emplace_back();  // the export root itself
+  fs->fid_pool_ = std::make_unique<FidPool>(*fs->ns_, *fs->client_);
+  fs->table_ = std::make_unique<InodeTable>(std::move(root), fs->fid_pool_.get());
   fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
   fs->pool_ = std::make_unique<TaskPool>(8);
   return fs;
@@ -198,6 +200,7 @@ Filesystem::~Filesystem() {
   // Engine inodes go before the engine; fids die with the client.
   orphans_.clear();
   table_.reset();
+  fid_pool_.reset();
   ns_.reset();
   // The client before the Backend: destroying it fails what is still in flight with
   // ESHUTDOWN (its lanes' opens included), and those completions run closures that use
@@ -252,8 +255,23 @@ void Filesystem::record_attr_locked(Node& n, const p9::Attr& a) {
 }
 
 Result<p9::Attr> Filesystem::fetch_attr(Node& n) {
-  FidRef r(n);
-  return ns_->getattr(r.fid());
+  for (int attempt = 0;; attempt++) {
+    uint32_t used;
+    Result<p9::Attr> a = make_error(EIO);
+    {
+      FidRef r(n);
+      NETFS_TRY(r.status());
+      used = r.fid();
+      a = ns_->getattr(used);
+    }
+    // The name the fid was walked along went away, or leads to another file now (another
+    // client unlinked or renamed over it): the node's other names may still lead to it.
+    bool name_moved = a.ok() ? a->qid.path != n.qid.path : a.errnum() == ENOENT;
+    if (!name_moved || attempt || !n.pool || used == p9::Namespace::root()) return a;
+    auto fi = client_->fids().get(used);
+    if (!fi || fi->open_flags >= 0) return a;  // an open fid answers for its file
+    client_->fids().mark_stale(used);
+  }
 }
 
 void Filesystem::swap_fid(Node& n, uint32_t fid) {
@@ -265,6 +283,7 @@ void Filesystem::swap_fid(Node& n, uint32_t fid) {
     was_io = n.fid_is_io;
     n.fid = fid;
     n.fid_is_io = false;
+    if (n.pool && fid != p9::kNoFid) n.pool->note_name_locked(n, fid);
   }
   // The I/O fid borrowed as metadata fid stays open for the data; retire clunks it.
   if (!was_io && old != p9::kNoFid && old != p9::Namespace::root()) (void)ns_->clunk(old);
@@ -588,7 +607,11 @@ Status Filesystem::unlink(uint64_t parent, std::string_view name) {
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   FidRef r(**p);
-  return ns_->unlink(r.fid(), name);
+  NETFS_TRY(r.status());
+  NETFS_TRY(ns_->unlink(r.fid(), name));
+  // A node that knew the file by this name must now use another of its names (hard links).
+  fid_pool_->name_gone(r.fid(), name);
+  return ok_status();
 }
 
 Status Filesystem::rmdir(uint64_t parent, std::string_view name) {
@@ -596,7 +619,10 @@ Status Filesystem::rmdir(uint64_t parent, std::string_view name) {
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   FidRef r(**p);
-  return ns_->rmdir(r.fid(), name);
+  NETFS_TRY(r.status());
+  NETFS_TRY(ns_->rmdir(r.fid(), name));
+  fid_pool_->name_gone(r.fid(), name);
+  return ok_status();
 }
 
 Status Filesystem::rename(uint64_t parent, std::string_view name, uint64_t newparent, std::string_view newname,
@@ -620,14 +646,23 @@ Status Filesystem::rename(uint64_t parent, std::string_view name, uint64_t newpa
     }
     if (e.errnum() != ENOENT) return e.error();
   }
+  p9::Path from;
   {
     FidRef ro(**p);
     FidRef rn(**np);
+    NETFS_TRY(ro.status());
+    NETFS_TRY(rn.status());
+    if (auto fi = client_->fids().get(ro.fid())) from = fi->path, from.emplace_back(name);
     NETFS_TRY(ns_->rename(ro.fid(), name, rn.fid(), newname));
   }
   // diod names fids by path: give the moved node a fid that names its new place, and,
   // for a directory, every node we know below it.
   auto moved = enter(**np, newname);
+  {
+    // A file the new name led to before is not reached through it any more.
+    FidRef rn(**np);
+    if (rn.status().ok()) fid_pool_->name_gone(rn.fid(), newname, moved.ok() ? moved->attr.st_ino : UINT64_MAX);
+  }
   if (!moved.ok()) return ok_status();
   if (S_ISDIR(moved->attr.st_mode)) {
     auto top = table_->get(moved->ino);
@@ -636,14 +671,15 @@ Status Filesystem::rename(uint64_t parent, std::string_view name, uint64_t newpa
       FidRef r(*top);
       if (auto fi = client_->fids().get(r.fid())) prefix = fi->path;
     }
-    if (!prefix.empty()) refresh_below(prefix);
+    if (!prefix.empty() && !from.empty()) refresh_below(from, prefix);
   }
   forget(moved->ino, 1);
   return ok_status();
 }
 
-void Filesystem::refresh_below(const p9::Path& prefix) {
+void Filesystem::refresh_below(const p9::Path& from, const p9::Path& prefix) {
   for (auto& n : table_->all()) {
+    FidPool::rename_names(*n, from, prefix);
     p9::Path path;
     {
       FidRef r(*n);

@@ -27,6 +27,7 @@
 
 #include "cache/store.h"
 #include "cache/store_cookie.h"
+#include "fuse/fid_pool.h"
 #include "fuse/file_handle.h"
 #include "fuse/inode_table.h"
 #include "fuse/mount_options.h"
@@ -229,8 +230,9 @@ class Filesystem {
   // ends with EINTR once *cancel is true (checked between tries; wake_flock_waiters cuts
   // the pause short).
   Status lock_polled(uint32_t fid, const p9::Lock& k, bool sleep, const std::atomic<bool>* cancel = nullptr);
-  // After a directory moved: new fids for every node whose path lies below prefix.
-  void refresh_below(const p9::Path& prefix);
+  // After a directory moved from `from` to `prefix`: new fids for every node whose path
+  // lies below it, and their remembered names moved along.
+  void refresh_below(const p9::Path& from, const p9::Path& prefix);
   // Requires n.io_mu held: opens the I/O fid and creates the engine Inode (with its cache
   // cookie, checked against the server's attributes a).
   Status attach_io_locked(Node& n, const p9::Attr& a);
@@ -271,6 +273,7 @@ class Filesystem {
   std::unique_ptr<p9::Namespace> ns_;
   std::unique_ptr<p9::Backend> backend_;
   std::unique_ptr<Flusher> flusher_;
+  std::unique_ptr<FidPool> fid_pool_;
   std::unique_ptr<InodeTable> table_;
   std::unique_ptr<TaskPool> pool_;  // readdirplus's parallel attribute fetches
   std::mutex orphans_mu_;

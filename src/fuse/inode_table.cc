@@ -11,7 +11,7 @@ bool has_dirty(Node& n) {
 
 }  // namespace
 
-InodeTable::InodeTable(std::shared_ptr<Node> root) {
+InodeTable::InodeTable(std::shared_ptr<Node> root, FidPool* pool) : pool_(pool) {
   root->ino = kRootIno;
   root->nlookup = 1;  // the kernel never forgets the root
   by_qid_[root->qid.path] = kRootIno;
@@ -35,6 +35,8 @@ std::shared_ptr<Node> InodeTable::add_lookup(const p9::Qid& qid, uint32_t fid, b
   n->qid = qid;
   n->fid = fid;
   n->fid_is_io = fid_is_io;
+  n->pool = pool_;
+  if (pool_) pool_->note_name_locked(*n, fid);  // not visible yet: no lock needed
   n->nlookup = 1;
   by_ino_[n->ino] = n;
   by_qid_[qid.path] = n->ino;

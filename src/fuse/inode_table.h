@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "fuse/fid_pool.h"
 #include "fuse/node.h"
 
 namespace netfs::fuse {
@@ -22,7 +23,8 @@ class InodeTable {
  public:
   static constexpr uint64_t kRootIno = 1;
 
-  explicit InodeTable(std::shared_ptr<Node> root);
+  // pool: given to every new node, which also records its first name there (may be null).
+  explicit InodeTable(std::shared_ptr<Node> root, FidPool* pool = nullptr);
 
   std::shared_ptr<Node> get(uint64_t ino) const;
   // The node for qid, with nlookup raised by one. New: it takes `fid` (*used = true).
@@ -44,6 +46,7 @@ class InodeTable {
  private:
   // ref_by_qid with mu_ held.
   std::shared_ptr<Node> ref_by_qid_locked(const p9::Qid& qid);
+  FidPool* const pool_;
   mutable std::mutex mu_;
   uint64_t next_ino_ = kRootIno + 1;
   std::unordered_map<uint64_t, std::shared_ptr<Node>> by_ino_;

@@ -15,6 +15,14 @@
 // directories are) and never clunked as `fid`; the first lookup that finds the node, or a
 // rename above it, hands it a walked fid as for any other node (swap_fid).
 //
+// Names: the node remembers the paths it was found under (`names`, most recent first; a
+// file with hard links has several). `fid` was walked along one of them; when that name
+// stops leading to the file (unlinked or renamed over, here or on the server; the client
+// marks such fids stale) or the fid was closed to bound the server's fids, FidRef walks a
+// fresh one from the root along the names in turn and keeps the first that reaches the
+// same qid.path (FidPool::restore). A name that leads nowhere or to another file is
+// dropped. So a remaining hard link answers for the file whichever name went away.
+//
 // Threading: qid, ino and type are fixed. nlookup is guarded by the InodeTable's lock.
 // io_mu guards io_fid, inode, cookie, io_writable, open_count, the seen_* attributes and
 // the listing_* fields of a directory.
@@ -23,26 +31,41 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
+#include <vector>
 
 #include "cache/store_cookie.h"
 #include "fuse/lock_table.h"
 #include "netfs/inode.h"
 #include "netfs/read.h"
+#include "p9/fid_table.h"
 #include "p9/protocol.h"
 
 namespace netfs::fuse {
 
-struct Node {
+class FidPool;
+
+struct Node : std::enable_shared_from_this<Node> {
   uint64_t ino = 0;
   p9::Qid qid;
   bool is_dir() const { return qid.type & p9::qid_type::kDir; }
 
   std::shared_mutex fid_mu;
-  uint32_t fid = p9::kNoFid;
+  uint32_t fid = p9::kNoFid;  // kNoFid: none held now; FidRef walks one along `names`
   bool fid_is_io = false;  // fid is io_fid (see above): the I/O side clunks it
+  // The paths from the export root this file was found under, most recent first, at most
+  // FidPool::kMaxNames (fid_mu).
+  std::vector<p9::Path> names;
+  // Restores `fid` (set before the node is visible; null: the fid is never replaced, the
+  // root's and tests' nodes).
+  FidPool* pool = nullptr;
+  // The node's place in FidPool's least-recently-used list (FidPool's lock).
+  std::list<std::weak_ptr<Node>>::iterator lru_pos;
+  bool in_lru = false;
 
   uint64_t nlookup = 0;  // InodeTable's lock
 
@@ -114,14 +137,19 @@ struct Node {
 };
 
 // Holds fid_mu shared: the fid stays valid (not swapped and clunked) while this lives.
+// A node whose fid is gone or stale gets a fresh one first (FidPool::restore); when no
+// name of it leads to the file any more, fid() is kNoFid and status() says why (ENOENT),
+// and an RPC on it fails.
 class FidRef {
  public:
-  explicit FidRef(Node& n) : lk_(n.fid_mu), fid_(n.fid) {}
+  explicit FidRef(Node& n);  // fid_pool.cc
   uint32_t fid() const { return fid_; }
+  Status status() const { return err_ ? Status(*err_) : ok_status(); }
 
  private:
   std::shared_lock<std::shared_mutex> lk_;
-  uint32_t fid_;
+  uint32_t fid_ = p9::kNoFid;
+  std::optional<Error> err_;
 };
 
 }  // namespace netfs::fuse

@@ -129,6 +129,17 @@ void FidTable::rename(const Path& from, const Path& to) {
   }
 }
 
+size_t FidTable::mark_stale_at(const Path& path, uint64_t keep) {
+  std::lock_guard lk(mu_);
+  size_t n = 0;
+  for (auto& [fid, info] : fids_) {
+    if (fid == kRootFid || info.open_flags >= 0 || info.stale || info.qid.path == keep || info.path != path) continue;
+    info.stale = true;
+    n++;
+  }
+  return n;
+}
+
 std::vector<std::pair<uint32_t, FidInfo>> FidTable::snapshot() const {
   std::lock_guard lk(mu_);
   return {fids_.begin(), fids_.end()};

@@ -87,6 +87,11 @@ class FidTable {
   void record_lock(uint32_t fid, const Lock& lock);
   // Every fid at `from` or below it now lives under `to`.
   void rename(const Path& from, const Path& to);
+  // The name `path` no longer leads to the file it led to (unlinked, or renamed over by
+  // the file whose qid.path is keep): servers that name fids by path (diod) answer an
+  // unopened fid walked there for nothing, or for the new file, so such fids go stale.
+  // Open fids stay: the server holds the file open. Returns how many went stale.
+  size_t mark_stale_at(const Path& path, uint64_t keep);
   // Fids in number order, for rebuilding after a reconnect.
   std::vector<std::pair<uint32_t, FidInfo>> snapshot() const;
   size_t size() const;

@@ -101,6 +101,26 @@ TEST(P9FidTable, StaleAndJoin) {
   EXPECT_EQ(join_path({}, {"..", "x"}), (Path{"x"}));
 }
 
+TEST(P9FidTable, AGoneNameMakesOnlyUnopenedFidsOfOtherFilesThereStale) {
+  FidTable t;
+  Qid a, b;
+  a.path = 10;
+  b.path = 20;
+  t.set(1, FidInfo{{"d", "f"}, a, -1, false, true, {}, 0});  // walked to d/f: file a
+  t.set(2, FidInfo{{"d", "f"}, a, 2, false, true, {}, 0});   // open: the server holds the file
+  t.set(3, FidInfo{{"d", "f"}, b, -1, false, true, {}, 0});  // the file renamed over it
+  t.set(4, FidInfo{{"d", "g"}, a, -1, false, true, {}, 0});  // another name
+  t.set(5, FidInfo{{"d", "f", "x"}, a, -1, false, true, {}, 0});
+  EXPECT_EQ(t.mark_stale_at({"d", "f"}, b.path), 1u);
+  EXPECT_TRUE(t.is_stale(1));
+  EXPECT_FALSE(t.is_stale(2));
+  EXPECT_FALSE(t.is_stale(3));
+  EXPECT_FALSE(t.is_stale(4));
+  EXPECT_FALSE(t.is_stale(5));
+  EXPECT_EQ(t.mark_stale_at({"d", "f"}, UINT64_MAX), 1u);  // unlinked: every file there
+  EXPECT_TRUE(t.is_stale(3));
+}
+
 TEST(P9FidTable, LocksFollowPosixRangeRules) {
   FidTable t;
   t.set(1, FidInfo{{"f"}, {}, 2, false, true, {}});

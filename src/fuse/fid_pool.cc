@@ -1,0 +1,100 @@
+#include "fuse/fid_pool.h"
+
+#include <algorithm>
+
+namespace netfs::fuse {
+
+FidRef::FidRef(Node& n) : lk_(n.fid_mu, std::defer_lock) {
+  // Bounded: a fid restored here may go stale again before it is used (another unlink).
+  for (int attempt = 0; attempt < 3; attempt++) {
+    lk_.lock();
+    fid_ = n.fid;
+    if (!n.pool || !n.pool->dead(fid_)) return;
+    lk_.unlock();
+    Status st = n.pool->restore(n, fid_);
+    if (!st.ok()) {
+      fid_ = p9::kNoFid;
+      err_ = st.error();
+      return;
+    }
+  }
+  fid_ = p9::kNoFid;
+  err_ = make_error(ESTALE, "fuse: the file's names keep going away");
+}
+
+void FidPool::note_name_locked(Node& n, uint32_t fid) {
+  auto fi = client_.fids().get(fid);
+  if (!fi) return;
+  auto& v = n.names;
+  auto it = std::find(v.begin(), v.end(), fi->path);
+  if (it != v.end()) v.erase(it);
+  v.insert(v.begin(), std::move(fi->path));
+  if (v.size() > kMaxNames) v.resize(kMaxNames);
+}
+
+Status FidPool::restore(Node& n, uint32_t seen) {
+  std::unique_lock lk(n.fid_mu);
+  if (n.fid != seen) return ok_status();
+  if (!dead(n.fid)) return ok_status();
+  uint32_t old = n.fid;
+  bool was_io = n.fid_is_io;
+  auto drop_old = [&] {
+    // An I/O fid borrowed as metadata fid belongs to the I/O side.
+    if (old != p9::kNoFid && !was_io && old != p9::Namespace::root()) (void)ns_.clunk(old);
+  };
+  for (size_t i = 0; i < n.names.size();) {
+    auto e = ns_.walk(p9::Namespace::root(), n.names[i]);
+    bool same = e.ok() && e->qid.path == n.qid.path &&
+                (e->qid.type & p9::qid_type::kDir) == (n.qid.type & p9::qid_type::kDir);
+    if (same) {
+      n.fid = e->fid;
+      n.fid_is_io = false;
+      std::rotate(n.names.begin(), n.names.begin() + static_cast<ptrdiff_t>(i),
+                  n.names.begin() + static_cast<ptrdiff_t>(i) + 1);
+      rewalked_.fetch_add(1, std::memory_order_relaxed);
+      lk.unlock();
+      drop_old();
+      return ok_status();
+    }
+    if (e.ok()) (void)ns_.clunk(e->fid);
+    // Another file has the name now, or nothing does: it is not this file's any more.
+    if (e.ok() || e.errnum() == ENOENT || e.errnum() == ENOTDIR) {
+      n.names.erase(n.names.begin() + static_cast<ptrdiff_t>(i));
+      continue;
+    }
+    return e.error();  // the server did not answer: the names may still be good
+  }
+  n.fid = p9::kNoFid;
+  n.fid_is_io = false;
+  lk.unlock();
+  drop_old();
+  return make_error(ENOENT, "fuse: no name of the file leads to it any more");
+}
+
+void FidPool::name_gone(uint32_t dir, std::string_view name, uint64_t keep) {
+  auto fi = client_.fids().get(dir);
+  if (!fi) return;
+  p9::Path p = fi->path;
+  p.emplace_back(name);
+  client_.fids().mark_stale_at(p, keep);
+}
+
+void FidPool::rename_names(Node& n, const p9::Path& from, const p9::Path& to) {
+  std::unique_lock lk(n.fid_mu);
+  for (auto& p : n.names) {
+    if (p.size() < from.size() || !std::equal(from.begin(), from.end(), p.begin())) continue;
+    p9::Path q = to;
+    q.insert(q.end(), p.begin() + static_cast<ptrdiff_t>(from.size()), p.end());
+    p = std::move(q);
+  }
+  // The directory's own new name may be there already (the lookup after the rename).
+  for (size_t i = 1; i < n.names.size();) {
+    if (std::find(n.names.begin(), n.names.begin() + static_cast<ptrdiff_t>(i), n.names[i]) !=
+        n.names.begin() + static_cast<ptrdiff_t>(i))
+      n.names.erase(n.names.begin() + static_cast<ptrdiff_t>(i));
+    else
+      i++;
+  }
+}
+
+}  // namespace netfs::fuse
