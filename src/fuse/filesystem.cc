@@ -481,24 +481,7 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
   n.change_gen.fetch_add(1);
   if (to_set & set_attr::kSize) {
     if (n.is_dir()) return make_error(EISDIR, "truncate");
-    // Cached granules past the new end go before the truncate and again after it: the
-    // flusher may copy a folio it finds there to the cache until the engine drops it.
-    auto drop_tail = [&] {
-      if (cache::Cookie* c = inode ? inode->cookie() : nullptr) {
-        uint64_t size = static_cast<uint64_t>(in.st_size);
-        static_cast<cache::StoreCookie*>(c)->drop_range(size, UINT64_MAX - size);
-      }
-    };
-    drop_tail();
-    Status st = inode ? netfs::truncate(*inode, static_cast<uint64_t>(in.st_size)) : [&]() -> Status {
-      p9::SetAttr sa;
-      sa.valid = p9::setattr_mask::kSize;
-      sa.size = static_cast<uint64_t>(in.st_size);
-      FidRef r(n);
-      return ns_->setattr(r.fid(), sa);
-    }();
-    drop_tail();
-    if (!st.ok()) return st.error();
+    NETFS_TRY(truncate_node(n, inode.get(), static_cast<uint64_t>(in.st_size)));
   }
   p9::SetAttr sa;
   if (to_set & set_attr::kMode) sa.valid |= p9::setattr_mask::kMode, sa.mode = in.st_mode;
@@ -540,6 +523,49 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
     if (!inode->dirty_bytes()) record_seen_locked(n, *a);
   }
   return to_stat(n, *a);
+}
+
+Status Filesystem::truncate_node(Node& n, Inode* inode, uint64_t size) {
+  n.change_gen.fetch_add(1);
+  n.attr_valid = false;
+  // Cached granules past the new end go before the truncate and again after it: the
+  // flusher may copy a folio it finds there to the cache until the engine drops it.
+  auto drop_tail = [&] {
+    if (cache::Cookie* c = inode ? inode->cookie() : nullptr)
+      static_cast<cache::StoreCookie*>(c)->drop_range(size, UINT64_MAX - size);
+  };
+  drop_tail();
+  Status st = inode ? netfs::truncate(*inode, size) : [&]() -> Status {
+    p9::SetAttr sa;
+    sa.valid = p9::setattr_mask::kSize;
+    sa.size = size;
+    FidRef r(n);
+    return ns_->setattr(r.fid(), sa);
+  }();
+  drop_tail();
+  return st;
+}
+
+Status Filesystem::apply_open_flags(FileHandle& fh, bool server_truncated) {
+  if (!(fh.flags & O_TRUNC)) return ok_status();
+  if (fh.inode->size() != 0) return truncate_node(*fh.node, fh.inode.get(), 0);
+  if (server_truncated) return ok_status();
+  // An empty file: no size to cut, but open(O_TRUNC) still marks it modified (POSIX),
+  // which a truncate to the same size would not do on the server.
+  fh.node->attr_valid = false;
+  p9::SetAttr sa;
+  sa.valid = p9::setattr_mask::kMtime | p9::setattr_mask::kCtime;
+  FidRef r(*fh.node);
+  return ns_->setattr(r.fid(), sa);
+}
+
+Result<Filesystem::Opened> Filesystem::finish_open(Result<Opened> o, bool server_truncated) {
+  if (!o.ok()) return o;
+  if (Status st = apply_open_flags(*o->fh, server_truncated); !st.ok()) {
+    release(o->fh);
+    return st.error();
+  }
+  return o;
 }
 
 Result<std::string> Filesystem::readlink(uint64_t ino) {
@@ -723,7 +749,7 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   if (!nr.ok()) return nr.error();
   Node& n = **nr;
   if (n.is_dir()) return make_error(EISDIR, "open");
-  bool want_write = (flags & O_ACCMODE) != O_RDONLY;
+  bool want_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   if (want_write && opts_.read_only) return make_error(EROFS, "open");
   // Uploads of ours that land after this sample may be beyond the size the getattr
   // reports: revalidate then keeps zero_point above them.
@@ -735,14 +761,14 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   // Close-to-open: every open asks the server whether the file changed.
   auto a = fetch_attr(n);
   if (!a.ok()) return a.error();
-  return open_node(*nr, flags, *a, landed);
+  return finish_open(open_node(*nr, flags, *a, landed));
 }
 
 Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const p9::Attr& attr,
                                                  LandedSample landed) {
   Node& n = *nr;
   const p9::Attr* a = &attr;
-  bool want_write = (flags & O_ACCMODE) != O_RDONLY;
+  bool want_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   Opened out;
   std::lock_guard lk(n.io_mu);
   if (want_write && n.inode && !n.io_writable && n.open_count == 0 && !n.inode->dirty_bytes()) {
@@ -801,13 +827,15 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
     (void)ns_->clunk(c->fid);
     return a.error();
   }
-  flags &= ~(O_CREAT | O_EXCL | O_TRUNC);
+  // O_TRUNC stays: Tlcreate cut the server's file, but a file we already knew may have
+  // cached and dirty data of ours to cut too (apply_open_flags).
+  flags &= ~(O_CREAT | O_EXCL);
   bool used = false;
   auto n = table_->add_lookup(a->qid, c->fid, &used, /*fid_is_io=*/true);
   n->parent_ino.store(parent, std::memory_order_relaxed);
   // Opens n as any open would, with these attributes.
   auto open_as_any = [&]() -> Result<std::pair<EntryReply, Opened>> {
-    auto o = open_node(n, flags, *a);
+    auto o = finish_open(open_node(n, flags, *a), /*server_truncated=*/true);
     if (!o.ok()) {
       forget(n->ino, 1);
       return o.error();
@@ -826,7 +854,12 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
       out.fh = new_handle_locked(n, flags);
       out.direct_io = out.fh->direct;
       lk.unlock();
-      return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, out);
+      auto o = finish_open(out, /*server_truncated=*/true);
+      if (!o.ok()) {
+        forget(n->ino, 1);
+        return o.error();
+      }
+      return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
     }
     // The node was visible from add_lookup on (readdirplus hands out known nodes), and
     // an open of it got here first with an I/O fid of its own. The created fid stays

@@ -199,6 +199,18 @@ class Filesystem {
   Result<Opened> open_node(const std::shared_ptr<Node>& n, int flags, const p9::Attr& a, LandedSample landed = {});
   // Requires n->io_mu held and n->inode set.
   FileHandle* new_handle_locked(const std::shared_ptr<Node>& n, int flags);
+  // The open flags that act on the file, for every open path (open, create of a name
+  // that exists, direct_io or not): O_TRUNC, as a truncate to 0 through the engine, so
+  // that our cached and dirty data (of other handles too), zero_point and the local
+  // cache go as for truncate(2). server_truncated: Tlcreate already cut the server's
+  // file, only our copy is left.
+  Status apply_open_flags(FileHandle& fh, bool server_truncated = false);
+  // An open that succeeded, with apply_open_flags done; if that fails, the handle is
+  // released and the error returned.
+  Result<Opened> finish_open(Result<Opened> o, bool server_truncated = false);
+  // truncate(2) of n to size: through the engine when n has an Inode (inode), else one
+  // Tsetattr. Cached granules of the local cache past the end go too.
+  Status truncate_node(Node& n, Inode* inode, uint64_t size);
   void swap_fid(Node& n, uint32_t fid);
   // flush's write-back part.
   Status flush_data(FileHandle& fh);
