@@ -60,10 +60,12 @@ void revalidate(Inode& inode, uint64_t size, bool changed, uint64_t landed_seq) 
   // unbuffered write has no folios, but it sets the size itself after it is collected.
   const bool known = landed_seq != kLandedSeqUnknown;
   const bool landed_since = known && inode.landed_seq() != landed_seq;
-  // Our dirty data may reach beyond the server's size: keep the larger.
+  // Our dirty data may reach beyond the server's size: keep the larger. Only folios with
+  // bytes of ours count (accounted): a clean folio on its way to the cache is under
+  // write-back too, with nothing of ours in it.
   uint64_t keep = 0;
   for (auto& [pos, f] : m.folios_)
-    if (f->dirty || f->writeback) keep = std::max(keep, pos + f->dirty_to);
+    if ((f->dirty || f->writeback) && f->accounted) keep = std::max(keep, pos + f->dirty_to);
   // Our uploads that landed after the getattr made the server's file at least as long
   // as they reach, and our size covers them (the bytes were ours, now clean).
   if (landed_since) keep = std::max(keep, inode.size_locked());

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <vector>
 
@@ -19,6 +20,14 @@ class MemoryCookie : public cache::Cookie {
  public:
   bool write_enabled() const override { return enabled_.load(); }
   void issue_write(Subrequest& sreq) override {
+    {
+      std::lock_guard lk(mu_);
+      if (hold_writes_) {
+        held_.push_back(&sreq);
+        held_cv_.notify_all();
+        return;
+      }
+    }
     int err = fail_errno_.load();
     if (err) {
       sreq.terminated(-err);
@@ -78,6 +87,26 @@ class MemoryCookie : public cache::Cookie {
     std::fill(valid_.begin() + static_cast<ptrdiff_t>(pos), valid_.begin() + static_cast<ptrdiff_t>(pos + bytes.size()), true);
   }
   void fail_reads(int errnum) { fail_reads_ = errnum; }
+  // Writes issued from now on wait (their folios stay under write-back) until
+  // fail_held_writes ends them.
+  void hold_writes() {
+    std::lock_guard lk(mu_);
+    hold_writes_ = true;
+  }
+  void wait_held_writes(size_t n) {
+    std::unique_lock lk(mu_);
+    held_cv_.wait(lk, [&] { return held_.size() >= n; });
+  }
+  // Ends the held writes with errnum (what they carry is not stored) and stops holding.
+  void fail_held_writes(int errnum) {
+    std::vector<Subrequest*> held;
+    {
+      std::lock_guard lk(mu_);
+      hold_writes_ = false;
+      held.swap(held_);
+    }
+    for (Subrequest* s : held) s->terminated(-errnum);
+  }
   int reads() {
     std::lock_guard lk(mu_);
     return reads_;
@@ -100,6 +129,9 @@ class MemoryCookie : public cache::Cookie {
 
  private:
   std::mutex mu_;
+  std::condition_variable held_cv_;
+  bool hold_writes_ = false;
+  std::vector<Subrequest*> held_;
   std::vector<std::byte> data_;
   std::vector<bool> valid_;
   std::atomic<int> fail_reads_{0};

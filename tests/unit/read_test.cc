@@ -322,6 +322,26 @@ TEST_F(ReadPath, ServerBytesAreCopiedToTheCacheInTheBackground) {
   EXPECT_GE(read(stats().cache_read_bytes), data.size());
 }
 
+// A folio read from the server and on its way to the cache (stream 1 only) is under
+// write-back but holds nothing of ours: revalidate must not keep the size up to it. It
+// did (dirty or write-back folios counted as our data to the folio's start at least), so
+// a second client that found a 100,000-byte file cut to 1,000 read 65,536 bytes.
+TEST_F(ReadPath, ACopyToTheCacheInFlightDoesNotKeepTheOldSize) {
+  auto data = serve(100000, {}, {}, true);
+  cookie_->set_enabled(true);
+  ASSERT_EQ(read_all(0, data.size(), 65536), data);
+  cookie_->hold_writes();
+  ASSERT_TRUE(writepages(*inode_, WritebackControl{}).ok());  // async: copies to the cache only
+  cookie_->wait_held_writes(1);
+  auto theirs = pattern(1000, 5);
+  backend_->set_contents(1, theirs);
+  revalidate(*inode_, theirs.size(), /*changed=*/true);
+  EXPECT_EQ(inode_->size(), theirs.size());
+  cookie_->fail_held_writes(EIO);
+  EXPECT_EQ(read_all(0, data.size(), 65536), theirs);
+  EXPECT_EQ(backend_->counts().write_calls, 0u);
+}
+
 // Readers and writers on the same blocks: every folio-sized piece a reader sees is one
 // whole version of that piece (the server's or one a writer wrote), never a mix, and
 // never bytes from nowhere.
