@@ -105,6 +105,16 @@ class TaskPool {
   std::vector<std::thread> threads_;
 };
 
+// p9::Backend with the size set as Filesystem::set_size_of says.
+class FileBackend final : public p9::Backend {
+ public:
+  FileBackend(p9::Client& c, Filesystem& fs) : p9::Backend(c), fs_(fs) {}
+  Status set_size(Inode& inode, uint64_t size) override { return fs_.set_size_of(inode, size); }
+
+ private:
+  Filesystem& fs_;
+};
+
 Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts)
     : url_(url), opts_(opts), attached_as_root_(opts.uname == "root") {
   char host[256] = "localhost";
@@ -167,7 +177,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   }
   fs->client_ = std::move(*c);
   fs->ns_ = std::make_unique<p9::Namespace>(*fs->client_);
-  fs->backend_ = std::make_unique<p9::Backend>(*fs->client_);
+  fs->backend_ = std::make_unique<FileBackend>(*fs->client_, *fs);
 
   auto rootq = fs->ns_->getattr(p9::Namespace::root());
   if (!rootq.ok()) {
@@ -384,7 +394,35 @@ std::shared_ptr<cache::StoreCookie> Filesystem::cookie_for(Node& n, const cache:
   return *r;
 }
 
+void Filesystem::note_io_node_locked(Node& n) {
+  std::lock_guard lk(io_nodes_mu_);
+  io_nodes_[n.inode.get()] = &n;
+}
+
+Status Filesystem::set_size_of(Inode& inode, uint64_t size) {
+  Node* n;
+  {
+    std::lock_guard lk(io_nodes_mu_);
+    auto it = io_nodes_.find(&inode);
+    if (it == io_nodes_.end()) return make_error(ESTALE, "set_size: the file is no longer attached");
+    n = it->second;  // attached, so alive: the truncate's caller holds it
+  }
+  auto a = fetch_attr(*n);
+  if (!a.ok()) return a.error();
+  if (a->qid.path != n->qid.path) return make_error(ENOENT, "set_size: no name leads to the file");
+  p9::SetAttr sa;
+  sa.valid = p9::setattr_mask::kSize;
+  sa.size = size;
+  FidRef r(*n);
+  NETFS_TRY(r.status());
+  return ns_->setattr(r.fid(), sa);
+}
+
 void Filesystem::detach_io_locked(Node& n) {
+  if (n.inode) {
+    std::lock_guard lk(io_nodes_mu_);
+    io_nodes_.erase(n.inode.get());
+  }
   std::shared_ptr<Inode> inode = std::move(n.inode);
   std::shared_ptr<cache::StoreCookie> cookie = std::move(n.cookie);
   if (!cookie) return;
@@ -416,6 +454,7 @@ Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
   n.io_writable = writable;
   n.cookie = cookie_for(n, coherency_of(a));
   n.inode = engine_->new_inode(*backend_, c->fid, size, n.cookie.get());
+  note_io_node_locked(n);
   return ok_status();
 }
 
@@ -896,6 +935,7 @@ void Filesystem::attach_created_io_locked(Node& n, uint32_t fid, uint64_t size) 
   // Created (or truncated) here: whatever the cache held under this qid is not it.
   n.cookie = cookie_for(n, cache::Coherency{});
   n.inode = engine_->new_inode(*backend_, fid, size, n.cookie.get());
+  note_io_node_locked(n);
 }
 
 Result<size_t> Filesystem::read(FileHandle& fh, uint64_t off, void* buf, size_t len) {

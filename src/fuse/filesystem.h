@@ -23,6 +23,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "cache/store.h"
@@ -47,6 +48,7 @@ struct EntryReply {
 };
 
 class TaskPool;
+class FileBackend;
 
 // Inode::landed_seq() of an inode, sampled before a getattr (for revalidate).
 struct LandedSample {
@@ -211,6 +213,16 @@ class Filesystem {
   // truncate(2) of n to size: through the engine when n has an Inode (inode), else one
   // Tsetattr. Cached granules of the local cache past the end go too.
   Status truncate_node(Node& n, Inode* inode, uint64_t size);
+  // The engine's set_size for inode (FileBackend): a Tsetattr on the metadata fid of its
+  // node, not on the I/O fid. diod (1.0.24) truncates by a fid's path, an open fid's too,
+  // and the I/O fid keeps the name the file was first opened by: once that name is gone
+  // it cuts nothing (ENOENT), once another file is renamed over it, that file. The
+  // metadata fid follows the file's names (FidPool), and a getattr first checks that it
+  // still leads to this file. A file with no name left cannot be cut (ENOENT).
+  friend class FileBackend;
+  Status set_size_of(Inode& inode, uint64_t size);
+  // Requires n.io_mu held: n.inode was just made; set_size_of finds n by it.
+  void note_io_node_locked(Node& n);
   void swap_fid(Node& n, uint32_t fid);
   // flush's write-back part.
   Status flush_data(FileHandle& fh);
@@ -283,7 +295,9 @@ class Filesystem {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<p9::Client> client_;
   std::unique_ptr<p9::Namespace> ns_;
-  std::unique_ptr<p9::Backend> backend_;
+  std::unique_ptr<p9::Backend> backend_;  // a FileBackend
+  std::mutex io_nodes_mu_;
+  std::unordered_map<const Inode*, Node*> io_nodes_;  // each attached Inode's node
   std::unique_ptr<Flusher> flusher_;
   std::unique_ptr<FidPool> fid_pool_;
   std::unique_ptr<InodeTable> table_;

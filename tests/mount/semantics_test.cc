@@ -54,6 +54,24 @@ void put(const std::string& p, const std::string& data) {
   ASSERT_EQ(::close(fd), 0) << strerror(errno);
 }
 
+// fstat that asks the daemon, not the kernel's attribute cache.
+[[maybe_unused]] int fstat_sync(int fd, struct statx* stx) {
+  return ::statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, stx);
+}
+
+[[maybe_unused]] std::string pread_all(int fd, size_t len, off_t off) {
+  std::string s(len, '\0');
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = ::pread(fd, s.data() + got, len - got, off + static_cast<off_t>(got));
+    if (n < 0) return std::string("<") + strerror(errno) + ">";
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  s.resize(got);
+  return s;
+}
+
 // A MountFixture with an optional second mount of the same export: another client.
 class Semantics : public MountFixture {
  protected:
@@ -195,6 +213,60 @@ INSTANTIATE_TEST_SUITE_P(Flavours, OpenTrunc,
                          ::testing::Values(Flavour::kDefault, Flavour::kDirectIo, Flavour::kCacheDir,
                                            Flavour::kZeroTimeouts),
                          flavour_name);
+
+// ---------------------------------------------------------------- an open file whose name is gone
+
+// Who removes the name of a file we hold open (issue 16, finding 2).
+enum class Remover { kThisMount, kOtherClient, kServer };
+
+std::string remover_name(const ::testing::TestParamInfo<Remover>& i) {
+  switch (i.param) {
+    case Remover::kThisMount: return "ThisMount";
+    case Remover::kOtherClient: return "OtherClient";
+    case Remover::kServer: return "Server";
+  }
+  return "?";
+}
+
+class NameGone : public Semantics, public ::testing::WithParamInterface<Remover> {
+ protected:
+  void SetUp() override {
+    Semantics::SetUp();
+    ASSERT_TRUE(mount());
+    if (GetParam() == Remover::kOtherClient) {
+      ASSERT_TRUE(mount_second());
+    }
+  }
+  // rel, as the remover sees it.
+  std::string removers_path(const std::string& rel) const {
+    switch (GetParam()) {
+      case Remover::kThisMount: return path(rel);
+      case Remover::kOtherClient: return path2(rel);
+      case Remover::kServer: return server_path(rel);
+    }
+    return "";
+  }
+};
+
+// ftruncate of a file someone renamed another file over cuts nothing it should not: the
+// server (diod) truncates by path, and the path the file was opened by now names the
+// other file, which it used to cut. Now the mount finds no name for the file and the
+// truncate fails (ENOENT, docs/semantics.md), and the other file keeps its bytes.
+TEST_P(NameGone, TruncatingAFileRenamedOverLeavesTheOtherFileAlone) {
+  std::string old_data = random_text(1000, 11), new_data = random_text(5000, 12);
+  std::ofstream(server_path("f"), std::ios::binary) << old_data;
+  int fd = ::open(path("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  std::ofstream(removers_path("g"), std::ios::binary) << new_data;
+  ASSERT_EQ(::rename(removers_path("g").c_str(), removers_path("f").c_str()), 0) << strerror(errno);
+  EXPECT_NE(::ftruncate(fd, 10), 0);
+  EXPECT_EQ(::close(fd), 0);
+  EXPECT_TRUE(same(slurp(server_path("f")), new_data));
+}
+
+INSTANTIATE_TEST_SUITE_P(Removers, NameGone,
+                         ::testing::Values(Remover::kThisMount, Remover::kOtherClient, Remover::kServer),
+                         remover_name);
 
 }  // namespace
 }  // namespace netfs::testing
