@@ -10,33 +10,19 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "fuse/control_channel.h"
 #include "fuse/filesystem.h"
 #include "fuse/fuse_ops.h"
 #include "fuse/mount_options.h"
+#include "fuse/mount_table.h"
 #include "fuse/remote_url.h"
+#include "fuse/unmount_drain.h"
 
 namespace netfs::fuse {
 
 namespace {
-
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string unescape_mountinfo(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); i++) {
-    if (s[i] == '\\' && i + 3 < s.size() + 0 && isdigit(static_cast<unsigned char>(s[i + 1]))) {
-      out.push_back(static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8)));
-      i += 3;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
-}
 
 // Where the daemon tells the waiting parent how the mount went: "0\n" or "CODE message".
 class ReadyPipe {
@@ -57,7 +43,43 @@ class ReadyPipe {
   int fd_ = -1;
 };
 
-std::string handle_command(Filesystem& fs, const std::string& mountpoint, std::string_view cmd) {
+// The unwritten files of a sync_all, one "unwritten BYTES ERRNO PATH" line each.
+std::string unwritten_lines(const std::vector<UnwrittenFile>& files) {
+  std::string out;
+  for (const auto& f : files)
+    out += "unwritten " + std::to_string(f.dirty_bytes) + " " + std::to_string(f.error) + " " + f.path + "\n";
+  return out;
+}
+
+// `umount`: joins (or starts) the unmount drain and answers "joined" first if another
+// umount started it, a "wait BYTES CONNECTED SERVER" line at once and every 2 s while it
+// runs, then its outcome (unwritten lines) and "drained". The umount client unmounts only after
+// "drained" with no unwritten line, so the daemon and its mount stay together otherwise.
+std::string umount_command(Filesystem& fs, UnmountDrain& drain, ControlReply& reply) {
+  constexpr auto kSlice = std::chrono::milliseconds(200);
+  constexpr int kSlicesPerReport = 10;
+  int slices = 0;
+  auto progress = [&] {
+    return reply.send("wait " + std::to_string(fs.engine().dirty_bytes()) + " " +
+                      (fs.client().connected() ? "1 " : "0 ") + fs.client().options().endpoint.to_string() + "\n");
+  };
+  if (!reply.send("OK\n")) return {};
+  auto outcome = drain.join(
+      kSlice,
+      [&] {
+        if (reply.stopping()) return false;
+        return ++slices % kSlicesPerReport ? true : progress();
+      },
+      [&](bool joined) {
+        if (joined) reply.send("joined\n");
+        progress();
+      });
+  if (!outcome) return {};
+  return *outcome + "drained\n";
+}
+
+std::string handle_command(Filesystem& fs, const std::string& mountpoint, UnmountDrain& drain, std::string_view cmd,
+                           ControlReply& reply) {
   if (cmd == "info")
     return "OK\npid " + std::to_string(getpid()) + "\nremote " + fs.url().to_string() + "\nmountpoint " +
            mountpoint + "\n";
@@ -80,12 +102,8 @@ std::string handle_command(Filesystem& fs, const std::string& mountpoint, std::s
     }
     return out + "seq " + std::to_string(last) + "\n";
   }
-  if (cmd == "sync") {
-    std::string out = "OK\n";
-    for (const auto& f : fs.sync_all())
-      out += "unwritten " + std::to_string(f.dirty_bytes) + " " + std::to_string(f.error) + " " + f.path + "\n";
-    return out;
-  }
+  if (cmd == "sync") return "OK\n" + unwritten_lines(fs.sync_all());
+  if (cmd == "umount") return umount_command(fs, drain, reply);
   return "ERR " + std::to_string(EINVAL) + " unknown command '" + std::string(cmd) + "'\n";
 }
 
@@ -131,8 +149,11 @@ int serve(const RemoteUrl& url, const MountOptions& opts, const std::string& mp,
     ready.report(1, "cannot mount on " + mp + " (see the log for libfuse's reason; is /dev/fuse usable?)");
     return 1;
   }
+  UnmountDrain drain([&] { return unwritten_lines(fs->sync_all()); });
   ControlServer control;
-  Status cs = control.start(control_socket_path(mp), [&](std::string_view cmd) { return handle_command(*fs, mp, cmd); });
+  Status cs = control.start(control_socket_path(mp), [&](std::string_view cmd, ControlReply& reply) {
+    return handle_command(*fs, mp, drain, cmd, reply);
+  });
   if (!cs.ok()) {
     fuse_session_unmount(se);
     fuse_remove_signal_handlers(se);
@@ -151,6 +172,7 @@ int serve(const RemoteUrl& url, const MountOptions& opts, const std::string& mp,
   fuse_loop_cfg_destroy(cfg);
 
   control.stop();
+  drain.wait_idle();  // a drain still running uses fs
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
@@ -161,17 +183,7 @@ int serve(const RemoteUrl& url, const MountOptions& opts, const std::string& mp,
 
 }  // namespace
 
-bool is_mountpoint(const std::string& path) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, devno, root, mp;
-    ls >> id >> parent >> devno >> root >> mp;
-    if (unescape_mountinfo(mp) == path) return true;
-  }
-  return false;
-}
+bool is_mountpoint(const std::string& path) { return mount_at(path).has_value(); }
 
 int run_mount(const MountRequest& req) {
   std::string why;

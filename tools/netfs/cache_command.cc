@@ -7,6 +7,7 @@
 
 #include "cache/store.h"
 #include "fuse/control_channel.h"
+#include "fuse/mount_table.h"
 #include "tools/netfs/commands.h"
 
 namespace netfs::cli {
@@ -14,16 +15,26 @@ namespace netfs::cli {
 int cmd_cache(const std::string& target, bool drop) {
   std::string why;
   std::string mp = canonical_mountpoint(target);
-  auto r = fuse::control_request(mp, drop ? "cache drop" : "cache", &why, 60000);
-  if (r.ok()) {
+  auto m = fuse::mount_at(mp);
+  if (m && fuse::is_netfs(*m)) {
+    auto r = fuse::control_request(mp, drop ? "cache drop" : "cache", &why, 60000);
+    if (!r.ok()) {
+      fprintf(stderr, "netfs: %s\n", why.c_str());
+      return 1;
+    }
     fputs(r->c_str(), stdout);
     return 0;
   }
-  // Not a mount that answered: a cache directory, then.
+  // Not a netfs mount: a cache directory, then (which may be a mount of its own).
   auto info = cache::Store::inspect(target);
   if (!info.ok()) {
-    fprintf(stderr, "netfs: %s: %s\n", target.c_str(), why.c_str());
-    return 1;
+    if (m)
+      fprintf(stderr, "netfs: %s is not a netfs mount (it is %s, type %s) nor a cache directory; left alone\n",
+              mp.c_str(), m->source.c_str(), m->fstype.c_str());
+    else
+      fprintf(stderr, "netfs: %s is neither a netfs mount nor a cache directory (%s)\n", target.c_str(),
+              info.error().message().c_str());
+    return 2;
   }
   if (drop) {
     Status st = cache::Store::drop_dir(target);

@@ -2,6 +2,7 @@
 // parsed the arguments. Each returns the process exit code and prints its own messages.
 #pragma once
 
+#include <optional>
 #include <string>
 
 namespace netfs::cli {
@@ -17,5 +18,9 @@ int mount_helper_main(int argc, char** argv);
 // The canonical path of a mountpoint, falling back to the absolute path as given when it
 // cannot be resolved (a dead FUSE mount answers ENOTCONN to stat).
 std::string canonical_mountpoint(const std::string& path);
+// The canonical mountpoint of `given` if a netfs mount is there; else prints why not (not
+// a mount point, or another filesystem, which is left alone) and returns nothing: the
+// command then exits with status 2.
+std::optional<std::string> netfs_mountpoint(const std::string& given);
 
 }  // namespace netfs::cli

@@ -15,7 +15,7 @@
 #include <thread>
 
 #include "fuse/control_channel.h"
-#include "fuse/mount_session.h"
+#include "fuse/mount_table.h"
 #include "tools/netfs/commands.h"
 
 namespace netfs::cli {
@@ -57,25 +57,57 @@ bool wait_gone(pid_t pid, std::chrono::seconds limit) {
 }  // namespace
 
 std::string canonical_mountpoint(const std::string& path) {
-  char real[PATH_MAX];
-  if (realpath(path.c_str(), real)) return real;
+  // A mountpoint is resolved without looking into it: realpath() of the path itself stats
+  // the mounted root, which on a netfs mount whose server is gone waits for that server
+  // (a FUSE getattr) and on a dead mount fails. So resolve the parent, and take the last
+  // name as it is when that names a mount.
+  std::string given = path;
+  while (given.size() > 1 && given.back() == '/') given.pop_back();
   std::error_code ec;
-  auto abs = std::filesystem::absolute(path, ec).lexically_normal().string();
-  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
-  return ec ? path : abs;
+  std::filesystem::path abs = std::filesystem::absolute(given, ec);
+  char real[PATH_MAX];
+  if (!ec) {
+    std::string name = abs.filename().string();
+    if (!name.empty() && name != "." && name != ".." && realpath(abs.parent_path().c_str(), real)) {
+      std::string parent = real;
+      std::string candidate = (parent == "/" ? "" : parent) + "/" + name;
+      if (fuse::mount_at(candidate)) return candidate;
+    }
+  }
+  if (realpath(path.c_str(), real)) return real;
+  auto norm = abs.lexically_normal().string();
+  while (norm.size() > 1 && norm.back() == '/') norm.pop_back();
+  return ec ? path : norm;
+}
+
+std::optional<std::string> netfs_mountpoint(const std::string& given) {
+  std::string mp = canonical_mountpoint(given);
+  auto m = fuse::mount_at(mp);
+  if (!m) {
+    fprintf(stderr, "netfs: %s is not a mount point\n", mp.c_str());
+    return std::nullopt;
+  }
+  if (!fuse::is_netfs(*m)) {
+    fprintf(stderr, "netfs: %s is not a netfs mount (it is %s, type %s); left alone\n", mp.c_str(),
+            m->source.c_str(), m->fstype.c_str());
+    return std::nullopt;
+  }
+  return mp;
 }
 
 int cmd_umount(const std::string& given) {
-  std::string mp = canonical_mountpoint(given);
+  auto ours = netfs_mountpoint(given);
+  if (!ours) return 2;
+  const std::string& mp = *ours;
   std::string why;
   auto info = fuse::control_request(mp, "info", &why, 10000);
   if (!info.ok()) {
-    if (!fuse::is_mountpoint(mp)) {
-      fprintf(stderr, "netfs: %s is not mounted\n", mp.c_str());
+    if (!fuse::nobody_listens(info.errnum())) {
+      fprintf(stderr, "netfs: %s; %s stays mounted\n", why.c_str(), mp.c_str());
       return 1;
     }
     // The daemon is gone (crashed or killed): its dirty data went with it. Clean up.
-    fprintf(stderr, "netfs: %s; unmounting the dead mount\n", why.c_str());
+    fprintf(stderr, "netfs: %s; the mount's daemon is gone: unmounting the dead mount\n", why.c_str());
     if (do_unmount(mp, &why) != 0) {
       fprintf(stderr, "netfs: cannot unmount %s: %s\n", mp.c_str(), why.c_str());
       return 1;
@@ -85,36 +117,65 @@ int cmd_umount(const std::string& given) {
   pid_t pid = 0;
   if (auto p = info->find("pid "); p != std::string::npos) pid = std::atoi(info->c_str() + p + 4);
 
-  auto sync = fuse::control_request(mp, "sync", &why);
-  if (!sync.ok()) {
-    fprintf(stderr, "netfs: write-back failed: %s\n", why.c_str());
-    return 1;
-  }
-  std::istringstream in(*sync);
-  std::string line;
+  // The daemon's drain: progress while it runs, then its outcome. A second umount joins
+  // the running drain and gets the same lines, so both say and do the same.
   int unwritten = 0;
-  while (std::getline(in, line)) {
-    if (!line.starts_with("unwritten ")) continue;
-    std::istringstream ls(line.substr(10));
-    unsigned long long bytes = 0;
-    int err = 0;
-    std::string path;
-    ls >> bytes >> err;
-    std::getline(ls, path);
-    if (!path.empty() && path.front() == ' ') path.erase(0, 1);
-    fprintf(stderr, "netfs: %s: %llu bytes could not be written: %s\n", path.c_str(), bytes, strerror(err));
-    unwritten++;
+  bool drained = false;
+  Status st = fuse::control_stream(
+      mp, "umount",
+      [&](std::string_view l) {
+        std::string line(l);
+        if (line == "joined") {
+          fprintf(stderr, "netfs: another netfs umount of %s is writing back; waiting for its outcome\n", mp.c_str());
+        } else if (line.starts_with("wait ")) {
+          std::istringstream ls(line.substr(5));
+          unsigned long long bytes = 0;
+          int connected = 0;
+          std::string server;
+          ls >> bytes >> connected >> server;
+          if (!bytes && connected) return;  // nothing to say
+          fprintf(stderr, "netfs: %s: waiting to write %llu bytes to %s%s\n", mp.c_str(), bytes, server.c_str(),
+                  connected ? "" : " (the server does not answer; still trying)");
+        } else if (line.starts_with("unwritten ")) {
+          std::istringstream ls(line.substr(10));
+          unsigned long long bytes = 0;
+          int err = 0;
+          std::string path;
+          ls >> bytes >> err;
+          std::getline(ls, path);
+          if (!path.empty() && path.front() == ' ') path.erase(0, 1);
+          fprintf(stderr, "netfs: %s: %llu bytes could not be written: %s\n", path.c_str(), bytes, strerror(err));
+          unwritten++;
+        } else if (line == "drained") {
+          drained = true;
+        }
+      },
+      &why, 60000);
+  if (!drained) {
+    // The answer broke off: the daemon stopped serving (the mount was unmounted some other
+    // way) or it hangs. Say which, and touch nothing.
+    auto m = fuse::mount_at(mp);
+    bool still = m && fuse::is_netfs(*m);
+    fprintf(stderr, "netfs: the write-back before unmounting did not finish: %s; %s\n",
+            st.ok() ? "the daemon ended the answer early" : why.c_str(),
+            still ? (mp + " stays mounted").c_str() : (mp + " was unmounted by someone else meanwhile").c_str());
+    return 1;
   }
   if (unwritten) {
     fprintf(stderr,
-            "netfs: %d file(s) keep unwritten data in memory; %s stays mounted. Fix the server and run "
-            "`netfs umount %s` again.\n",
-            unwritten, mp.c_str(), mp.c_str());
+            "netfs: %d file(s) keep unwritten data in the memory of the daemon (pid %d); %s stays mounted. Fix "
+            "the server and run `netfs umount %s` again.\n",
+            unwritten, pid, mp.c_str(), mp.c_str());
     return 1;
   }
   if (do_unmount(mp, &why) != 0) {
-    fprintf(stderr, "netfs: cannot unmount %s: %s\n", mp.c_str(), why.c_str());
-    return 1;
+    // A second umount that joined the same drain may have unmounted it first.
+    auto m = fuse::mount_at(mp);
+    if (m && fuse::is_netfs(*m)) {
+      fprintf(stderr, "netfs: cannot unmount %s: %s; it stays mounted with its daemon (pid %d)\n", mp.c_str(),
+              why.c_str(), pid);
+      return 1;
+    }
   }
   if (pid > 0 && !wait_gone(pid, std::chrono::seconds(60))) {
     fprintf(stderr, "netfs: unmounted, but the daemon (pid %d) is still writing back after 60 s\n", pid);
@@ -124,7 +185,9 @@ int cmd_umount(const std::string& given) {
 }
 
 int cmd_stats(const std::string& given, bool json) {
-  std::string mp = canonical_mountpoint(given);
+  auto ours = netfs_mountpoint(given);
+  if (!ours) return 2;
+  const std::string& mp = *ours;
   std::string why;
   auto r = fuse::control_request(mp, json ? "stats json" : "stats", &why, 10000);
   if (!r.ok()) {
@@ -136,7 +199,9 @@ int cmd_stats(const std::string& given, bool json) {
 }
 
 int cmd_trace(const std::string& given, bool follow) {
-  std::string mp = canonical_mountpoint(given);
+  auto ours = netfs_mountpoint(given);
+  if (!ours) return 2;
+  const std::string& mp = *ours;
   std::string why;
   uint64_t after = 0;
   for (;;) {
