@@ -243,7 +243,10 @@ Status control_stream(const std::string& mountpoint, std::string_view command,
       }
     }
   };
-  if (write_all(*fd, req)) {
+  // Read the answer even if the send failed: a server that refuses (EBUSY) answers and
+  // closes without reading the command.
+  (void)write_all(*fd, req);
+  {
     char buf[65536];
     for (;;) {
       pollfd q{*fd, POLLIN, 0};
