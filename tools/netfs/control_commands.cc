@@ -41,9 +41,18 @@ int do_unmount(const std::string& mp, std::string* why) {
   return EBUSY;
 }
 
-bool wait_gone(pid_t pid, std::chrono::seconds limit) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
+// Waits for the daemon's exit after the unmount (its last write-back), saying so every
+// 5 s rather than waiting in silence.
+bool wait_gone(pid_t pid, std::chrono::seconds limit, const std::string& mp) {
+  auto start = std::chrono::steady_clock::now();
+  auto deadline = start + limit;
+  auto next_note = start + std::chrono::seconds(5);
   while (std::chrono::steady_clock::now() < deadline) {
+    if (std::chrono::steady_clock::now() >= next_note) {
+      fprintf(stderr, "netfs: %s is unmounted; waiting for its daemon (pid %d) to finish its last write-back\n",
+              mp.c_str(), pid);
+      next_note += std::chrono::seconds(5);
+    }
     if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
     // A zombie has finished; only its parent has not collected it yet.
     std::ifstream st("/proc/" + std::to_string(pid) + "/stat");
@@ -177,7 +186,7 @@ int cmd_umount(const std::string& given) {
       return 1;
     }
   }
-  if (pid > 0 && !wait_gone(pid, std::chrono::seconds(60))) {
+  if (pid > 0 && !wait_gone(pid, std::chrono::seconds(60), mp)) {
     fprintf(stderr, "netfs: unmounted, but the daemon (pid %d) is still writing back after 60 s\n", pid);
     return 1;
   }
