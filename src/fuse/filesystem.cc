@@ -503,8 +503,21 @@ Result<struct stat> Filesystem::getattr(uint64_t ino) {
   if (!n.ok()) return n.error();
   note_use(**n);
   auto a = fetch_attr(**n);
+  if (a.ok() && a->qid.path == (*n)->qid.path) return to_stat(**n, *a);
+  if (auto st = stat_of_nameless_open(**n)) return *st;
   if (!a.ok()) return a.error();
   return to_stat(**n, *a);
+}
+
+std::optional<struct stat> Filesystem::stat_of_nameless_open(Node& n) {
+  p9::Attr a;
+  {
+    std::lock_guard lk(n.io_mu);
+    if (!n.open_count || !n.inode || n.attr.qid.path != n.qid.path) return std::nullopt;
+    a = n.attr;
+  }
+  a.nlink = 0;
+  return to_stat(n, a, /*fresh=*/false);  // the size is ours: the file is open
 }
 
 Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int to_set) {

@@ -21,6 +21,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -187,6 +188,11 @@ class Filesystem {
   // A kernel request touched n: count it for the directory it was found in.
   void note_use(Node& n);
   Result<p9::Attr> fetch_attr(Node& n);
+  // getattr of an open file that no name the mount knows leads to any more (unlinked,
+  // or renamed over, here or elsewhere): diod (1.0.24) answers getattr by path, not
+  // through the open file, so the mount answers from what it knows: the attributes the
+  // server last gave, our size, st_nlink 0. nullopt when n is not open.
+  std::optional<struct stat> stat_of_nameless_open(Node& n);
   // Walks parent/name, fetches attributes and enters the node in the table. made_for: we
   // just made it for this caller (give_to_caller).
   Result<EntryReply> enter(Node& parent, std::string_view name, const Caller* made_for = nullptr);

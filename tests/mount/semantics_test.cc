@@ -55,11 +55,11 @@ void put(const std::string& p, const std::string& data) {
 }
 
 // fstat that asks the daemon, not the kernel's attribute cache.
-[[maybe_unused]] int fstat_sync(int fd, struct statx* stx) {
+int fstat_sync(int fd, struct statx* stx) {
   return ::statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, stx);
 }
 
-[[maybe_unused]] std::string pread_all(int fd, size_t len, off_t off) {
+std::string pread_all(int fd, size_t len, off_t off) {
   std::string s(len, '\0');
   size_t got = 0;
   while (got < len) {
@@ -247,6 +247,71 @@ class NameGone : public Semantics, public ::testing::WithParamInterface<Remover>
     return "";
   }
 };
+
+// open, unlink, then fstat says st_nlink == 0 (not ENOENT), and the file stays readable
+// and writable through the descriptor. It is made on the server, so that no byte of it is
+// cached by the mount when the name goes: every read below reaches the server.
+TEST_P(NameGone, AnUnlinkedOpenFileCanBeStatedReadAndWritten) {
+  std::string data = random_text(300000, 7);
+  std::ofstream(server_path("f"), std::ios::binary) << data;
+  int fd = ::open(path("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  struct statx before {};
+  ASSERT_EQ(fstat_sync(fd, &before), 0) << strerror(errno);
+  ASSERT_EQ(::unlink(removers_path("f").c_str()), 0) << strerror(errno);
+  struct statx stx {};
+  ASSERT_EQ(fstat_sync(fd, &stx), 0) << strerror(errno);
+  EXPECT_EQ(stx.stx_nlink, 0u);
+  EXPECT_EQ(stx.stx_ino, before.stx_ino);
+  EXPECT_EQ(stx.stx_size, data.size());
+  EXPECT_TRUE(same(pread_all(fd, data.size(), 0), data));
+  std::string more = random_text(70000, 8);
+  ASSERT_EQ(::pwrite(fd, more.data(), more.size(), static_cast<off_t>(data.size())),
+            static_cast<ssize_t>(more.size()))
+      << strerror(errno);
+  ASSERT_EQ(::fsync(fd), 0) << strerror(errno);
+  // The kernel's page cache would answer the read without asking the mount.
+  ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  EXPECT_TRUE(same(pread_all(fd, data.size() + more.size(), 0), data + more));
+  ASSERT_EQ(fstat_sync(fd, &stx), 0) << strerror(errno);
+  EXPECT_EQ(stx.stx_nlink, 0u);
+  EXPECT_EQ(stx.stx_size, data.size() + more.size());
+  // diod truncates by path: a file with no name left cannot be cut (docs/semantics.md).
+  EXPECT_NE(::ftruncate(fd, 10), 0);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(::close(fd), 0) << strerror(errno);
+  // Another client's unlink reaches this mount's names when the kernel's entry timeout
+  // (1 s) has passed: only our own is seen at once.
+  struct stat st;
+  if (GetParam() == Remover::kThisMount) {
+    EXPECT_NE(::stat(path("f").c_str(), &st), 0);
+  }
+}
+
+// A file renamed over while we hold it open: the descriptor still shows the old file
+// (its inode number, its size, st_nlink == 0) and reads its bytes, and the name gives the
+// new file (fstat reported the new file's inode number with the old size).
+TEST_P(NameGone, ADescriptorOfAFileRenamedOverKeepsTheOldFile) {
+  std::string old_data = random_text(1000, 9), new_data = random_text(5000, 10);
+  std::ofstream(server_path("f"), std::ios::binary) << old_data;
+  int fd = ::open(path("f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  struct statx before {};
+  ASSERT_EQ(fstat_sync(fd, &before), 0) << strerror(errno);
+  {
+    std::ofstream out(removers_path("g"), std::ios::binary);
+    out << new_data;
+  }
+  ASSERT_EQ(::rename(removers_path("g").c_str(), removers_path("f").c_str()), 0) << strerror(errno);
+  struct statx stx {};
+  ASSERT_EQ(fstat_sync(fd, &stx), 0) << strerror(errno);
+  EXPECT_EQ(stx.stx_ino, before.stx_ino);
+  EXPECT_EQ(stx.stx_size, old_data.size());
+  EXPECT_EQ(stx.stx_nlink, 0u);
+  EXPECT_TRUE(same(pread_all(fd, 10000, 0), old_data));
+  EXPECT_EQ(::close(fd), 0);
+  EXPECT_TRUE(same(slurp(server_path("f")), new_data));
+}
 
 // ftruncate of a file someone renamed another file over cuts nothing it should not: the
 // server (diod) truncates by path, and the path the file was opened by now names the
