@@ -3,9 +3,18 @@
 // is about what another client sees, and as an unprivileged user where permissions are the
 // subject. A test named in docs/semantics.md must exist here (or in the file it names).
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <functional>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include <filesystem>
 #include <fstream>
@@ -94,9 +103,37 @@ class Semantics : public MountFixture {
   }
   std::string path2(const std::string& rel) const { return mnt2_ + "/" + rel; }
 
+  // Runs body as nobody (uid and gid 65534, no supplementary groups) in a forked child;
+  // its exit code: 0 when every step behaved, else the number of the step that did not.
+  int as_nobody(const std::function<int()>& body) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      if (setgroups(0, nullptr) != 0 || setresgid(kNobody, kNobody, kNobody) != 0 ||
+          setresuid(kNobody, kNobody, kNobody) != 0)
+        _exit(100);
+      _exit(body());
+    }
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+  }
+  // A mount other users may enter (allow_other implies default_permissions).
+  void mount_for_others(const std::string& opts = "allow_other") {
+    ASSERT_TRUE(mount(opts));
+    ASSERT_EQ(::chmod(work_.c_str(), 0711), 0);  // mkdtemp's 0700 would stop them on the way in
+  }
+
+  static constexpr uid_t kNobody = 65534;
   std::string mnt2_;
   bool mounted2_ = false;
 };
+
+// Each check returns its step number when errno is not what it should be.
+#define STEP(n, cond) \
+  do {                \
+    errno = 0;        \
+    if (!(cond)) return n; \
+  } while (0)
 
 // ---------------------------------------------------------------- open(O_TRUNC)
 
@@ -332,6 +369,492 @@ TEST_P(NameGone, TruncatingAFileRenamedOverLeavesTheOtherFileAlone) {
 INSTANTIATE_TEST_SUITE_P(Removers, NameGone,
                          ::testing::Values(Remover::kThisMount, Remover::kOtherClient, Remover::kServer),
                          remover_name);
+
+
+// ---------------------------------------------------------------- open flags
+
+// O_APPEND writes at the end, each write whole, also from two descriptors in turn.
+TEST_F(Semantics, AppendWritesAtTheEnd) {
+  ASSERT_TRUE(mount());
+  put(path("f"), "abc");
+  int a = ::open(path("f").c_str(), O_WRONLY | O_APPEND);
+  int b = ::open(path("f").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  for (int i = 0; i < 3; i++) {
+    ASSERT_EQ(::write(a, "AA", 2), 2);
+    ASSERT_EQ(::write(b, "B", 1), 1);
+  }
+  ASSERT_EQ(::close(a), 0);
+  ASSERT_EQ(::close(b), 0);
+  EXPECT_TRUE(same(slurp(path("f")), "abcAABAABAAB"));
+  EXPECT_TRUE(same(slurp(server_path("f")), "abcAABAABAAB"));
+}
+
+// Appends from two clients in turn (each closes before the other opens) land one after
+// the other when the kernel learns the size at each open: with entry_timeout=0 it looks
+// the name up again, and the lookup brings the size. (The kernel appends at the size it
+// knows and asks nothing for an O_APPEND write; with the default timeouts that size may
+// be up to 1 s old, and another client's append in that second is overwritten.)
+TEST_F(Semantics, AppendsFromTwoClientsInTurnFollowEachOther) {
+  ASSERT_TRUE(mount("attr_timeout=0,entry_timeout=0"));
+  ASSERT_TRUE(mount_second("attr_timeout=0,entry_timeout=0"));
+  put(path("f"), "1");
+  std::string want = "1";
+  for (int i = 0; i < 4; i++) {
+    const std::string& p = i % 2 ? path("f") : path2("f");
+    std::string piece = std::string(i + 2, char('a' + i));
+    int fd = ::open(p.c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    ASSERT_EQ(::write(fd, piece.data(), piece.size()), static_cast<ssize_t>(piece.size()));
+    ASSERT_EQ(::close(fd), 0);
+    want += piece;
+  }
+  EXPECT_TRUE(same(slurp(server_path("f")), want));
+  EXPECT_TRUE(same(slurp(path("f")), want));
+  EXPECT_TRUE(same(slurp(path2("f")), want));
+}
+
+// O_CREAT|O_EXCL fails with EEXIST on a name that exists, also one another client made
+// that this mount has never looked at.
+TEST_F(Semantics, ExclusiveCreateFailsOnANameAnotherClientMade) {
+  ASSERT_TRUE(mount());
+  ASSERT_TRUE(mount_second());
+  put(path2("f"), "theirs");
+  errno = 0;
+  EXPECT_LT(::open(path("f").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), 0);
+  EXPECT_EQ(errno, EEXIST);
+  int fd = ::open(path("g").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(::close(fd), 0);
+  errno = 0;
+  EXPECT_LT(::open(path2("g").c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644), 0);
+  EXPECT_EQ(errno, EEXIST);
+  EXPECT_TRUE(same(slurp(server_path("f")), "theirs"));
+}
+
+// O_CREAT without O_EXCL opens an existing file as it is (its bytes and mode); a new one
+// gets the mode asked for less the umask.
+TEST_F(Semantics, CreateOpensAnExistingFileAsItIsAndANewOneWithModeLessUmask) {
+  ASSERT_TRUE(mount());
+  put(path("f"), "kept");
+  ASSERT_EQ(::chmod(path("f").c_str(), 0600), 0);
+  int fd = ::open(path("f").c_str(), O_CREAT | O_RDWR, 0666);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(::close(fd), 0);
+  EXPECT_TRUE(same(slurp(path("f")), "kept"));
+  struct stat st;
+  ASSERT_EQ(::stat(server_path("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  mode_t old = ::umask(027);
+  fd = ::open(path("new").c_str(), O_CREAT | O_WRONLY, 0666);
+  ::umask(old);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(::close(fd), 0);
+  ASSERT_EQ(::stat(server_path("new").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+}
+
+// ---------------------------------------------------------------- truncate
+
+// truncate shrinks and extends (with zeroes); the server and a second client see both
+// at its next open.
+TEST_F(Semantics, TruncateShrinksAndExtendsForEveryClient) {
+  ASSERT_TRUE(mount());
+  ASSERT_TRUE(mount_second());
+  std::string data = random_text(100000, 13);
+  put(path("f"), data);
+  ASSERT_TRUE(same(slurp(path2("f")), data));
+  ASSERT_EQ(::truncate(path("f").c_str(), 5000), 0) << strerror(errno);
+  ASSERT_EQ(::truncate(path("f").c_str(), 20000), 0) << strerror(errno);
+  std::string want = data.substr(0, 5000) + std::string(15000, '\0');
+  EXPECT_TRUE(same(slurp(path("f")), want));
+  EXPECT_TRUE(same(slurp(server_path("f")), want));
+  EXPECT_TRUE(same(slurp(path2("f")), want));
+}
+
+// ---------------------------------------------------------------- coherency
+
+// Close-to-open: what one client wrote and closed, another reads at its next open, also
+// when it had the older bytes cached.
+TEST_F(Semantics, ASecondClientReadsWhatTheFirstClosedAtItsNextOpen) {
+  ASSERT_TRUE(mount());
+  ASSERT_TRUE(mount_second());
+  std::string v1 = random_text(200000, 14), v2 = random_text(200000, 15);
+  put(path("f"), v1);
+  ASSERT_TRUE(same(slurp(path2("f")), v1));
+  put(path("f"), v2);
+  EXPECT_TRUE(same(slurp(path2("f")), v2));
+}
+
+// Names: the kernel trusts a name for entry_timeout; with 0 another client's create and
+// unlink are seen at once.
+TEST_F(Semantics, WithZeroTimeoutsAnotherClientsNamesAreSeenAtOnce) {
+  ASSERT_TRUE(mount("attr_timeout=0,entry_timeout=0"));
+  ASSERT_TRUE(mount_second());
+  struct stat st;
+  errno = 0;
+  EXPECT_NE(::stat(path("f").c_str(), &st), 0);
+  EXPECT_EQ(errno, ENOENT);
+  put(path2("f"), "theirs");
+  ASSERT_EQ(::stat(path("f").c_str(), &st), 0) << strerror(errno);
+  EXPECT_EQ(st.st_size, 6);
+  ASSERT_EQ(::unlink(path2("f").c_str()), 0);
+  errno = 0;
+  EXPECT_NE(::stat(path("f").c_str(), &st), 0);
+  EXPECT_EQ(errno, ENOENT);
+}
+
+// ---------------------------------------------------------------- symlinks
+
+// A symlink keeps its target verbatim (relative or absolute, dangling or not), lstat
+// shows the link and stat what it leads to; the server and another client see the same.
+TEST_F(Semantics, SymlinksKeepTheirTargetAndAreFollowed) {
+  ASSERT_TRUE(mount());
+  ASSERT_TRUE(mount_second());
+  put(path("f"), "via link");
+  ASSERT_EQ(::mkdir(path("d").c_str(), 0755), 0);
+  put(path("d/in"), "in d");
+  ASSERT_EQ(::symlink("f", path("l").c_str()), 0);
+  ASSERT_EQ(::symlink("nowhere/at/all", path("dangling").c_str()), 0);
+  ASSERT_EQ(::symlink("d", path("ld").c_str()), 0);
+  char buf[256];
+  for (const auto& [name, target] : {std::pair{"l", "f"}, std::pair{"dangling", "nowhere/at/all"}}) {
+    for (const std::string& p : {path(name), path2(name), server_path(name)}) {
+      ssize_t n = ::readlink(p.c_str(), buf, sizeof buf);
+      ASSERT_GT(n, 0) << p;
+      EXPECT_EQ(std::string(buf, n), target) << p;
+    }
+    struct stat st;
+    ASSERT_EQ(::lstat(path(name).c_str(), &st), 0);
+    EXPECT_TRUE(S_ISLNK(st.st_mode));
+    EXPECT_EQ(static_cast<size_t>(st.st_size), strlen(target));
+  }
+  EXPECT_TRUE(same(slurp(path("l")), "via link"));
+  EXPECT_TRUE(same(slurp(path2("ld/in")), "in d"));
+  struct stat st;
+  errno = 0;
+  EXPECT_NE(::stat(path("dangling").c_str(), &st), 0);
+  EXPECT_EQ(errno, ENOENT);
+  ASSERT_EQ(::unlink(path("l").c_str()), 0);
+  EXPECT_TRUE(same(slurp(path("f")), "via link"));  // removing the link leaves the file
+}
+
+// ---------------------------------------------------------------- permissions (as nobody)
+
+// With default_permissions (implied by allow_other) the kernel checks another user's
+// access against the modes: no reading a 0600 file of root's, no creating in root's
+// 0755 directory, no chmod or chown of what is not theirs; what the modes allow works
+// and what they create is theirs on the server.
+TEST_F(Semantics, AnotherUserGetsWhatTheModesAllow) {
+  ASSERT_EQ(geteuid(), 0u) << "the test needs root to change user";
+  mount_for_others();
+  put(path("secret"), "root's");
+  ASSERT_EQ(::chmod(path("secret").c_str(), 0600), 0);
+  put(path("public"), "everyone's");
+  ASSERT_EQ(::chmod(path("public").c_str(), 0644), 0);
+  ASSERT_EQ(::mkdir(path("closed").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir(path("open").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(path("open").c_str(), 0777), 0);  // past the umask
+  int r = as_nobody([&]() -> int {
+    STEP(1, ::open(path("secret").c_str(), O_RDONLY) < 0 && errno == EACCES);
+    STEP(2, ::open(path("public").c_str(), O_WRONLY) < 0 && errno == EACCES);
+    int fd = ::open(path("public").c_str(), O_RDONLY);
+    STEP(3, fd >= 0);
+    ::close(fd);
+    STEP(4, ::open(path("closed/x").c_str(), O_CREAT | O_WRONLY, 0644) < 0 && errno == EACCES);
+    STEP(5, ::chmod(path("public").c_str(), 0666) != 0 && errno == EPERM);
+    fd = ::open(path("open/mine").c_str(), O_CREAT | O_WRONLY, 0644);
+    STEP(6, fd >= 0);
+    ::close(fd);
+    STEP(7, ::chmod(path("open/mine").c_str(), 0600) == 0);
+    STEP(8, ::chown(path("open/mine").c_str(), 0, 0) != 0 && errno == EPERM);
+    STEP(9, ::unlink(path("public").c_str()) != 0 && errno == EACCES);
+    return 0;
+  });
+  ASSERT_EQ(r, 0) << "step " << r << " went otherwise";
+  struct stat st;
+  ASSERT_EQ(::stat(server_path("open/mine").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kNobody);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_TRUE(same(slurp(server_path("public")), "everyone's"));
+}
+
+// Root may give a file away: chown reaches the server.
+TEST_F(Semantics, RootChangesOwnership) {
+  ASSERT_TRUE(mount());
+  put(path("f"), "x");
+  ASSERT_EQ(::chown(path("f").c_str(), 4321, 4322), 0) << strerror(errno);
+  struct stat st;
+  ASSERT_EQ(::stat(server_path("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4321u);
+  EXPECT_EQ(st.st_gid, 4322u);
+  ASSERT_EQ(::stat(path("f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 4321u);
+}
+
+// In a sticky (1777) directory a user may remove or rename only their own entries.
+TEST_F(Semantics, AStickyDirectoryKeepsOthersFromRemovingWhatIsNotTheirs) {
+  ASSERT_EQ(geteuid(), 0u) << "the test needs root to change user";
+  mount_for_others();
+  ASSERT_EQ(::mkdir(path("tmp").c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(path("tmp").c_str(), 01777), 0);
+  put(path("tmp/roots"), "r");
+  ASSERT_EQ(::chmod(path("tmp/roots").c_str(), 0666), 0);
+  int r = as_nobody([&]() -> int {
+    STEP(1, ::unlink(path("tmp/roots").c_str()) != 0 && errno == EPERM);
+    STEP(2, ::rename(path("tmp/roots").c_str(), path("tmp/moved").c_str()) != 0 && errno == EPERM);
+    int fd = ::open(path("tmp/mine").c_str(), O_CREAT | O_WRONLY, 0644);
+    STEP(3, fd >= 0);
+    ::close(fd);
+    STEP(4, ::rename(path("tmp/mine").c_str(), path("tmp/mine2").c_str()) == 0);
+    STEP(5, ::unlink(path("tmp/mine2").c_str()) == 0);
+    return 0;
+  });
+  ASSERT_EQ(r, 0) << "step " << r << " went otherwise";
+  EXPECT_TRUE(same(slurp(server_path("tmp/roots")), "r"));
+}
+
+// ---------------------------------------------------------------- timestamps
+
+// utimensat sets atime and mtime to the nanosecond, on the server too; a write moves
+// mtime (seen by another client at its next open) and chmod moves ctime.
+TEST_F(Semantics, TimestampsAreSetExactlyAndMoveWithChanges) {
+  ASSERT_TRUE(mount());
+  ASSERT_TRUE(mount_second());
+  put(path("f"), "x");
+  struct timespec ts[2] = {{1000000000, 123456789}, {1100000000, 987654321}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, path("f").c_str(), ts, 0), 0) << strerror(errno);
+  for (const std::string& p : {path("f"), server_path("f")}) {
+    struct stat st;
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    EXPECT_EQ(st.st_atim.tv_sec, 1000000000) << p;
+    EXPECT_EQ(st.st_atim.tv_nsec, 123456789) << p;
+    EXPECT_EQ(st.st_mtim.tv_sec, 1100000000) << p;
+    EXPECT_EQ(st.st_mtim.tv_nsec, 987654321) << p;
+  }
+  struct stat before;
+  ASSERT_EQ(::stat(server_path("f").c_str(), &before), 0);
+  int fd = ::open(path("f").c_str(), O_WRONLY | O_APPEND);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "y", 1), 1);
+  ASSERT_EQ(::close(fd), 0);
+  struct stat after;
+  ASSERT_EQ(::stat(server_path("f").c_str(), &after), 0);
+  EXPECT_GT(after.st_mtime, 1100000000);
+  fd = ::open(path2("f").c_str(), O_RDONLY);  // close-to-open: the open asks the server
+  ASSERT_GE(fd, 0);
+  struct statx stx {};
+  ASSERT_EQ(fstat_sync(fd, &stx), 0);
+  ::close(fd);
+  EXPECT_EQ(stx.stx_mtime.tv_sec, after.st_mtim.tv_sec);
+  EXPECT_EQ(stx.stx_mtime.tv_nsec, static_cast<uint32_t>(after.st_mtim.tv_nsec));
+  struct timespec old_times[2] = {{1000000000, 0}, {1000000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, server_path("f").c_str(), old_times, 0), 0);
+  ASSERT_EQ(::stat(server_path("f").c_str(), &before), 0);
+  ASSERT_EQ(::chmod(path("f").c_str(), 0640), 0);
+  ASSERT_EQ(::stat(server_path("f").c_str(), &after), 0);
+  EXPECT_TRUE(after.st_ctim.tv_sec > before.st_ctim.tv_sec ||
+              (after.st_ctim.tv_sec == before.st_ctim.tv_sec && after.st_ctim.tv_nsec > before.st_ctim.tv_nsec));
+  EXPECT_EQ(after.st_mtime, 1000000000);  // chmod leaves mtime
+}
+
+// ---------------------------------------------------------------- names and paths
+
+// A name of 255 bytes works (create, stat, list, remove); 256 is ENAMETOOLONG.
+TEST_F(Semantics, NamesUpTo255Bytes) {
+  ASSERT_TRUE(mount());
+  std::string name(255, 'n');
+  put(path(name), "long");
+  struct stat st;
+  EXPECT_EQ(::stat(path(name).c_str(), &st), 0);
+  bool listed = false;
+  for (auto& e : std::filesystem::directory_iterator(mnt_)) listed |= e.path().filename() == name;
+  EXPECT_TRUE(listed);
+  EXPECT_TRUE(same(slurp(server_path(name)), "long"));
+  EXPECT_EQ(::unlink(path(name).c_str()), 0);
+  errno = 0;
+  EXPECT_LT(::open(path(name + "x").c_str(), O_CREAT | O_WRONLY, 0644), 0);
+  EXPECT_EQ(errno, ENAMETOOLONG);
+}
+
+// Directories nest as deep as the server's paths allow: diod names files by their full
+// path, so a path whose length on the server (the export's own path included) passes
+// PATH_MAX (4096) fails with ENAMETOOLONG; everything shorter works.
+TEST_F(Semantics, DeepPathsWorkUpToTheServersPathMax) {
+  ASSERT_TRUE(mount());
+  const std::string comp(200, 'd');
+  int dir = ::open(mnt_.c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dir, 0);
+  size_t server_len = diod_->dir().size();
+  int depth = 0;
+  for (;;) {
+    int r = ::mkdirat(dir, comp.c_str(), 0755);
+    if (r != 0) {
+      EXPECT_EQ(errno, ENAMETOOLONG) << "at depth " << depth << ", " << server_len << " bytes on the server";
+      EXPECT_GT(server_len + 1 + comp.size(), 4000u) << "failed before the server's limit";
+      break;
+    }
+    server_len += 1 + comp.size();
+    depth++;
+    int next = ::openat(dir, comp.c_str(), O_RDONLY | O_DIRECTORY);
+    ASSERT_GE(next, 0) << strerror(errno) << " at depth " << depth;
+    ::close(dir);
+    dir = next;
+    ASSERT_LT(depth, 100);
+  }
+  // The deepest directory holds a file like any other.
+  int fd = ::openat(dir, "f", O_CREAT | O_WRONLY, 0644);
+  if (server_len + 2 < 4096) {
+    ASSERT_GE(fd, 0) << strerror(errno);
+    ASSERT_EQ(::write(fd, "deep", 4), 4);
+    ASSERT_EQ(::close(fd), 0);
+  } else if (fd >= 0) {
+    ::close(fd);
+  }
+  ::close(dir);
+  std::printf("directories of 200-byte names nest %d deep (%zu bytes on the server)\n", depth, server_len);
+  EXPECT_GE(depth, 15);
+}
+
+// ---------------------------------------------------------------- special files
+
+// A fifo is made on the server and passes data between processes on the same mount (the
+// kernel's pipe; no data goes to the server).
+TEST_F(Semantics, AFifoWorksBetweenProcessesOfOneMount) {
+  ASSERT_TRUE(mount());
+  ASSERT_EQ(::mkfifo(path("fifo").c_str(), 0644), 0) << strerror(errno);
+  struct stat st;
+  ASSERT_EQ(::stat(server_path("fifo").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fd = ::open(path("fifo").c_str(), O_WRONLY);
+    _exit(fd >= 0 && ::write(fd, "through the fifo", 16) == 16 ? 0 : 1);
+  }
+  int fd = ::open(path("fifo").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  char buf[64];
+  std::string got;
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) got.append(buf, n);
+  ::close(fd);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(got, "through the fifo");
+}
+
+// Device nodes are made on the server with their numbers (as root), but the mount is
+// nodev by default, so they cannot be opened through it.
+TEST_F(Semantics, DeviceNodesAreMadeButNotOpenedOnANodevMount) {
+  ASSERT_TRUE(mount());
+  ASSERT_EQ(::mknod(path("null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0) << strerror(errno);
+  for (const std::string& p : {path("null"), server_path("null")}) {
+    struct stat st;
+    ASSERT_EQ(::stat(p.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << p;
+    EXPECT_EQ(st.st_rdev, makedev(1, 3)) << p;
+  }
+  errno = 0;
+  EXPECT_LT(::open(path("null").c_str(), O_WRONLY), 0);
+  EXPECT_EQ(errno, EACCES);
+}
+
+// A Unix socket can be bound at a path on the mount (the node is made on the server) and
+// connected to from this machine; it is the kernel's, not shared between clients.
+TEST_F(Semantics, AUnixSocketCanBeBoundAndConnectedTo) {
+  ASSERT_TRUE(mount());
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::string p = path("sock");
+  ASSERT_LT(p.size(), sizeof sa.sun_path);
+  memcpy(sa.sun_path, p.c_str(), p.size() + 1);
+  int srv = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_EQ(::bind(srv, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+  ASSERT_EQ(::listen(srv, 1), 0);
+  int cli = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  EXPECT_EQ(::connect(cli, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0) << strerror(errno);
+  ::close(cli);
+  ::close(srv);
+  struct stat st;
+  ASSERT_EQ(::stat(server_path("sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+}
+
+// ---------------------------------------------------------------- not supported
+
+// What the mount does not do, and says so with an error instead of pretending:
+// fallocate and O_TMPFILE (no FUSE operation for them here; 9P2000.L has no message for
+// either), RENAME_EXCHANGE (no 9P message).
+TEST_F(Semantics, WhatIsNotSupportedFailsCleanly) {
+  ASSERT_TRUE(mount());
+  put(path("f"), "x");
+  put(path("g"), "y");
+  int fd = ::open(path("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  errno = 0;
+  EXPECT_NE(::fallocate(fd, 0, 0, 1 << 20), 0);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  ::close(fd);
+  errno = 0;
+  EXPECT_LT(::open(mnt_.c_str(), O_TMPFILE | O_RDWR, 0600), 0);
+  EXPECT_EQ(errno, EOPNOTSUPP);
+  errno = 0;
+  EXPECT_NE(renameat2(AT_FDCWD, path("f").c_str(), AT_FDCWD, path("g").c_str(), RENAME_EXCHANGE), 0);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_TRUE(same(slurp(server_path("f")), "x"));
+}
+
+
+// ---------------------------------------------------------------- the document
+
+// docs/semantics.md names, in the last cell of every row, the tests that show it: each
+// must exist (TEST_F / TEST_P in tests/), so that no line of it goes untested by a rename.
+// A row whose test cell is "—" is a line still to be written (listed, not failed).
+TEST(SemanticsDoc, EveryTestItNamesExists) {
+  std::ifstream doc(std::string(NETFS_SOURCE_DIR) + "/docs/semantics.md");
+  ASSERT_TRUE(doc) << "docs/semantics.md";
+  std::string sources;
+  for (auto& e : std::filesystem::recursive_directory_iterator(std::string(NETFS_SOURCE_DIR) + "/tests"))
+    if (e.path().extension() == ".cc") {
+      std::ifstream in(e.path());
+      sources += std::string((std::istreambuf_iterator<char>(in)), {});
+    }
+  const std::regex name(R"(^(?:[A-Za-z]+/)?([A-Z][A-Za-z0-9]+)\.([A-Za-z0-9*]+)(?:/.*)?$)");
+  const std::regex code("`([^`]+)`");
+  int rows = 0, named = 0;
+  std::string line;
+  while (std::getline(doc, line)) {
+    if (line.rfind("| ", 0) != 0 || line.rfind("|---", 0) == 0 || line.rfind("| behaviour", 0) == 0 ||
+        line.rfind("| what |", 0) == 0)
+      continue;
+    rows++;
+    std::string cell = line.substr(line.rfind('|', line.size() - 2) + 1);
+    if (cell.find("—") != std::string::npos && cell.find('`') == std::string::npos) {
+      std::printf("not yet tested: %s\n", line.substr(0, 80).c_str());
+      continue;
+    }
+    int here = 0;
+    for (std::sregex_iterator it(cell.begin(), cell.end(), code), end; it != end; ++it) {
+      std::smatch m;
+      std::string token = (*it)[1];
+      if (!std::regex_match(token, m, name)) continue;
+      here++;
+      std::string suite = m[1], test = m[2];
+      if (test == "*") {
+        EXPECT_TRUE(sources.find("(" + suite + ",") != std::string::npos) << "no tests of " << suite;
+      } else {
+        EXPECT_TRUE(sources.find("(" + suite + ", " + test + ")") != std::string::npos) << "no test " << token;
+      }
+    }
+    EXPECT_GT(here, 0) << "a row names no test: " << line;
+    named += here;
+  }
+  EXPECT_GT(rows, 40);
+  std::printf("%d rows, %d tests named\n", rows, named);
+}
 
 }  // namespace
 }  // namespace netfs::testing
