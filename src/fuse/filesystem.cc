@@ -1,6 +1,7 @@
 #include "fuse/filesystem.h"
 
 #include <linux/fs.h>
+#include <netdb.h>
 #include <sys/file.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "netfs/inode.h"
 #include "netfs/read.h"
 #include "netfs/stats.h"
+#include "p9/session_setup.h"
 
 namespace netfs::fuse {
 
@@ -146,10 +148,23 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
     fs->store_ = std::move(*st);
   }
 
-  // Reachability first, so that "no server there" and "the server said no" read differently.
+  // Each step on its own, so that the message names the one that failed: the name
+  // lookup, the connect, the 9P version handshake, the attach (refused, or the server
+  // wants authentication).
+  const std::string server = url.endpoint.to_string();
+  if (url.endpoint.kind == p9::Endpoint::Kind::kTcp) {
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int rc = getaddrinfo(url.endpoint.host.c_str(), nullptr, &hints, &res); rc != 0) {
+      if (why) *why = "cannot resolve host name '" + url.endpoint.host + "': " + gai_strerror(rc);
+      return make_error(rc == EAI_SYSTEM ? errno : EHOSTUNREACH, "name lookup");
+    }
+    freeaddrinfo(res);
+  }
   auto probe = p9::connect_endpoint(url.endpoint, std::chrono::milliseconds(5000));
   if (!probe.ok()) {
-    if (why) *why = "cannot reach 9P server at " + url.endpoint.to_string() + ": " + probe.error().message();
+    if (why) *why = "cannot reach 9P server at " + server + ": connect: " + strerror(probe.error().errnum);
     return probe.error();
   }
   ::close(*probe);
@@ -170,10 +185,19 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   co.engine_stats = &fs->engine_->stats();
   auto c = p9::Client::connect(co);
   if (!c.ok()) {
-    if (why)
-      *why = "9P server at " + url.endpoint.to_string() + " refused export '" + url.export_path +
-             "': " + c.error().message();
-    return c.error();
+    const Error& e = c.error();
+    std::string err = strerror(e.errnum);
+    if (!why) {
+    } else if (e.context && std::strcmp(e.context, p9::kAuthRequired) == 0) {
+      *why = "9P server at " + server + " requires authentication (diod without -n), which netfs does not do yet: " +
+             "attach refused: " + err;
+    } else if (e.context && std::strcmp(e.context, p9::kAttachRefused) == 0) {
+      *why = "9P server at " + server + " refused export '" + url.export_path + "' (attach as user '" + opts.uname +
+             "'): " + err;
+    } else {
+      *why = "9P session setup with " + server + " failed (version handshake and attach): " + e.message();
+    }
+    return e;
   }
   fs->client_ = std::move(*c);
   fs->ns_ = std::make_unique<p9::Namespace>(*fs->client_);

@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <pwd.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cmath>
@@ -104,7 +105,148 @@ Status fail(std::string* why, std::string msg) {
   return make_error(EINVAL, "mount option");
 }
 
+// The machine's RAM: a memory budget beyond it is a typo, not a wish.
+uint64_t physical_memory() {
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
+}
+
+bool set_duration(std::string_view v, std::chrono::milliseconds lo, std::chrono::milliseconds hi,
+                  std::chrono::milliseconds* out) {
+  std::chrono::milliseconds d;
+  if (!parse_duration(v, &d) || d < lo || d > hi) return false;
+  *out = d;
+  return true;
+}
+
+template <class T>
+bool set_count(std::string_view v, uint64_t lo, uint64_t hi, T* out) {
+  uint64_t n;
+  if (!parse_u64(v, &n) || n < lo || n > hi) return false;
+  *out = static_cast<T>(n);
+  return true;
+}
+
+bool set_size(std::string_view v, uint64_t lo, uint64_t hi, uint64_t* out) {
+  uint64_t n;
+  if (!parse_size(v, &n) || n < lo || n > hi) return false;
+  *out = n;
+  return true;
+}
+
+using std::chrono::milliseconds;
+using O = MountOptions;
+constexpr uint64_t kMax = UINT64_MAX;
+
+// The one list of mount options: the parser and `netfs mount --help` both read it.
+// Flags have an empty value hint and their apply ignores the (absent) value.
+const MountOptionSpec kOptions[] = {
+    // 9P
+    {"msize", "SIZE", "1M", "a size from 4K to 16M", "9P message size asked for (diod grants 64K)",
+     [](std::string_view v, O* o) {
+       uint64_t n;
+       if (!set_size(v, 4096, 16u << 20, &n)) return false;
+       o->msize = static_cast<uint32_t>(n);
+       return true;
+     }},
+    // p9::kMaxConnections; not included here so the option parser stays free of p9.
+    {"conns", "N", "1", "a count of connections from 1 to 16",
+     "connections to the server; reads and writes are spread over them",
+     [](std::string_view v, O* o) { return set_count(v, 1, 16, &o->conns); }},
+    {"timeout", "DURATION", "30s", "a duration from 100ms to 86400s", "per-RPC limit, waiting for a reconnect included",
+     [](std::string_view v, O* o) { return set_duration(v, milliseconds(100), std::chrono::hours(24), &o->timeout); }},
+    {"uname", "USER", "root", "a user name or uid",
+     "9P attach user, the server acts as this user (a 9p://USER@HOST URL sets it too)",
+     [](std::string_view v, O* o) { return o->uname = std::string(v), true; }},
+    // engine
+    {"retries", "N", "10", "a count from 0 to 1000", "engine retries of a subrequest that makes no progress",
+     [](std::string_view v, O* o) { return set_count(v, 0, 1000, &o->retries); }},
+    {"memory", "SIZE", "0", "0 (auto) or a size from 4M to the machine's RAM",
+     "folio budget of the engine (0: a quarter of RAM)",
+     [](std::string_view v, O* o) {
+       uint64_t n;
+       if (!parse_size(v, &n) || (n != 0 && (n < (4u << 20) || n > physical_memory()))) return false;
+       o->memory = n;
+       return true;
+     }},
+    {"dirty_limit", "SIZE", "256M", "a size of at least 1M", "writers are throttled above this many dirty bytes",
+     [](std::string_view v, O* o) { return set_size(v, 1u << 20, kMax, &o->dirty_limit); }},
+    {"writeback_delay", "DURATION", "5s", "a duration from 1ms to 3600s (\"500ms\", \"5s\")",
+     "the flusher writes data older than this",
+     [](std::string_view v, O* o) {
+       return set_duration(v, milliseconds(1), std::chrono::hours(1), &o->writeback_delay);
+     }},
+    {"readahead", "SIZE", "8M", "a size up to 1G (0 disables readahead)", "largest readahead window",
+     [](std::string_view v, O* o) { return set_size(v, 0, 1ull << 30, &o->readahead_max); }},
+    // kernel caching
+    {"attr_timeout", "SECONDS", "1", "seconds from 0 to 3600", "how long the kernel trusts attributes",
+     [](std::string_view v, O* o) {
+       double d;
+       return parse_seconds(v, &d) && d >= 0 && d <= 3600 && (o->attr_timeout = d, true);
+     }},
+    {"entry_timeout", "SECONDS", "1", "seconds from 0 to 3600", "how long the kernel trusts names",
+     [](std::string_view v, O* o) {
+       double d;
+       return parse_seconds(v, &d) && d >= 0 && d <= 3600 && (o->entry_timeout = d, true);
+     }},
+    {"direct_io", "", "off", "", "bypass the kernel page cache (no shared mmap then)",
+     [](std::string_view, O* o) { return o->direct_io = true; }},
+    // local persistent cache
+    {"cache_dir", "PATH", "none", "an absolute directory path", "the local persistent cache (docs/cache.md)",
+     [](std::string_view v, O* o) { return v.front() == '/' && (o->cache_dir = std::string(v), true); }},
+    {"cache_size", "SIZE", "1G", "a size of at least 1M", "cached file data at most",
+     [](std::string_view v, O* o) { return set_size(v, 1u << 20, kMax, &o->cache_size); }},
+    {"cache_min_free", "SIZE", "0", "a size (0: 2% of the cache's filesystem)",
+     "free space the cache leaves on its filesystem",
+     [](std::string_view v, O* o) { return set_size(v, 0, kMax, &o->cache_min_free); }},
+    // who may use the mount, and as whom
+    {"allow_other", "", "off", "", "other local users may use the mount (implies default_permissions)",
+     [](std::string_view, O* o) { return o->allow_other = true; }},
+    {"default_permissions", "", "off", "", "the kernel checks callers against modes and owners",
+     [](std::string_view, O* o) { return o->no_default_permissions = false, o->default_permissions = true; }},
+    {"no_default_permissions", "", "off", "",
+     "with allow_other: no kernel checks, every local user gets the attach user's rights (docs/fuse.md, Security)",
+     [](std::string_view, O* o) { return o->default_permissions = false, o->no_default_permissions = true; }},
+    {"uid", "ID", "the server's", "a user name or number", "owner every file appears to have locally",
+     [](std::string_view v, O* o) { return (o->uid = user_id(v)).has_value(); }},
+    {"gid", "ID", "the server's", "a group name or number", "group every file appears to have locally",
+     [](std::string_view v, O* o) { return (o->gid = group_id(v)).has_value(); }},
+    {"umask", "OCTAL", "0", "octal permission bits from 0 to 0777", "permission bits masked off what the mount shows",
+     [](std::string_view v, O* o) {
+       uint64_t n;
+       return parse_octal(v, &n) && n <= 0777 && (o->umask = static_cast<uint32_t>(n), true);
+     }},
+    // mount flags, as mount(8) names them
+    {"ro", "", "off", "", "read-only mount", [](std::string_view, O* o) { return o->read_only = true; }},
+    {"rw", "", "on", "", "read-write mount", [](std::string_view, O* o) { return !(o->read_only = false); }},
+    {"noexec", "", "off", "", "programs on the mount cannot be run", [](std::string_view, O* o) { return o->noexec = true; }},
+    {"exec", "", "on", "", "programs on the mount can be run", [](std::string_view, O* o) { return !(o->noexec = false); }},
+    {"nosuid", "", "on", "", "set-user/group-ID bits are ignored", [](std::string_view, O* o) { return o->nosuid = true; }},
+    {"suid", "", "off", "", "set-user/group-ID bits take effect (root only)",
+     [](std::string_view, O* o) { return !(o->nosuid = false); }},
+    {"nodev", "", "on", "", "device files cannot be opened", [](std::string_view, O* o) { return o->nodev = true; }},
+    {"dev", "", "off", "", "device files can be opened (root only)", [](std::string_view, O* o) { return !(o->nodev = false); }},
+    {"noatime", "", "off", "", "no access-time updates", [](std::string_view, O* o) { return o->noatime = true; }},
+    // atime is what mount(8) means by the kernel's default, which is relatime.
+    {"relatime", "", "on", "", "access times updated relative to mtime/ctime",
+     [](std::string_view, O* o) { return !(o->noatime = false); }},
+    {"atime", "", "on", "", "the kernel's default: relatime", [](std::string_view, O* o) { return !(o->noatime = false); }},
+    {"sync", "", "off", "", "every write reaches the server before write(2) returns",
+     [](std::string_view, O* o) { return o->sync = true; }},
+    {"async", "", "on", "", "writes are written back later", [](std::string_view, O* o) { return !(o->sync = false); }},
+    {"dirsync", "", "off", "", "directory changes synchronous (they always are)",
+     [](std::string_view, O* o) { return o->dirsync = true; }},
+    // daemon
+    {"threads", "N", "16", "a count from 1 to 256", "FUSE worker threads at most",
+     [](std::string_view v, O* o) { return set_count(v, 1, 256, &o->threads); }},
+    {"log", "PATH", "/run/netfs/NAME.log", "a file path", "the daemon's messages",
+     [](std::string_view v, O* o) { return o->log_file = std::string(v), true; }},
+    {"debug", "", "off", "", "libfuse logs every request", [](std::string_view, O* o) { return o->debug = true; }},
+};
+
 }  // namespace
+
+std::span<const MountOptionSpec> mount_option_table() { return kOptions; }
 
 Status parse_mount_options(std::string_view text, MountOptions* o, std::string* why) {
   for (std::string_view opt : split(text, ',')) {
@@ -112,94 +254,32 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
     std::string name(opt.substr(0, eq));
     std::string_view val = eq == std::string_view::npos ? std::string_view{} : opt.substr(eq + 1);
     bool has_val = eq != std::string_view::npos;
-    auto need_val = [&]() { return has_val && !val.empty(); };
-    auto bad = [&](const std::string& range) {
-      return fail(why, "option " + name + "=" + std::string(val) + " is invalid: expected " + range);
-    };
-    uint64_t n = 0;
-    if (name == "msize") {
-      if (!need_val() || !parse_size(val, &n) || n < 4096 || n > (16u << 20)) return bad("a size from 4K to 16M");
-      o->msize = static_cast<uint32_t>(n);
-    } else if (name == "memory") {
-      if (!need_val() || !parse_size(val, &n) || (n != 0 && n < (4u << 20))) return bad("0 (auto) or a size of at least 4M");
-      o->memory = n;
-    } else if (name == "dirty_limit") {
-      if (!need_val() || !parse_size(val, &n) || n < (1u << 20)) return bad("a size of at least 1M");
-      o->dirty_limit = n;
-    } else if (name == "readahead") {
-      if (!need_val() || !parse_size(val, &n) || n > (1ull << 30)) return bad("a size up to 1G (0 disables readahead)");
-      o->readahead_max = n;
-    } else if (name == "writeback_delay") {
-      std::chrono::milliseconds d;
-      if (!need_val() || !parse_duration(val, &d) || d.count() < 1 || d > std::chrono::hours(1))
-        return bad("a duration from 1ms to 3600s (\"500ms\", \"5s\")");
-      o->writeback_delay = d;
-    } else if (name == "retries") {
-      if (!need_val() || !parse_u64(val, &n) || n > 1000) return bad("a count from 0 to 1000");
-      o->retries = static_cast<unsigned>(n);
-    } else if (name == "timeout") {
-      std::chrono::milliseconds d;
-      if (!need_val() || !parse_duration(val, &d) || d.count() < 100 || d > std::chrono::hours(24))
-        return bad("a duration from 100ms to 86400s");
-      o->timeout = d;
-    } else if (name == "attr_timeout" || name == "entry_timeout") {
-      double d;
-      if (!need_val() || !parse_seconds(val, &d) || d < 0 || d > 3600) return bad("seconds from 0 to 3600");
-      (name == "attr_timeout" ? o->attr_timeout : o->entry_timeout) = d;
-    } else if (name == "threads") {
-      if (!need_val() || !parse_u64(val, &n) || n < 1 || n > 256) return bad("a count from 1 to 256");
-      o->threads = static_cast<unsigned>(n);
-    } else if (name == "conns") {
-      // p9::kMaxConnections; not included here so the option parser stays free of p9.
-      if (!need_val() || !parse_u64(val, &n) || n < 1 || n > 16) return bad("a count of connections from 1 to 16");
-      o->conns = static_cast<unsigned>(n);
-    } else if (name == "uid" || name == "gid") {
-      std::optional<uint32_t> id = name == "uid" ? user_id(val) : group_id(val);
-      if (!need_val() || !id) return bad(name == "uid" ? "a user name or number" : "a group name or number");
-      (name == "uid" ? o->uid : o->gid) = id;
-    } else if (name == "umask") {
-      if (!need_val() || !parse_octal(val, &n) || n > 0777) return bad("octal permission bits from 0 to 0777");
-      o->umask = static_cast<uint32_t>(n);
-    } else if (name == "uname") {
-      if (!need_val()) return bad("a user name");
-      o->uname = std::string(val);
-    } else if (name == "cache_dir") {
-      if (!need_val() || val.front() != '/') return bad("an absolute directory path");
-      o->cache_dir = std::string(val);
-    } else if (name == "cache_size") {
-      if (!need_val() || !parse_size(val, &n) || n < (1u << 20)) return bad("a size of at least 1M");
-      o->cache_size = n;
-    } else if (name == "cache_min_free") {
-      if (!need_val() || !parse_size(val, &n)) return bad("a size (0: 2% of the cache's filesystem)");
-      o->cache_min_free = n;
-    } else if (name == "log") {
-      if (!need_val()) return bad("a file path");
-      o->log_file = std::string(val);
-    } else if (name == "direct_io" || name == "allow_other" || name == "default_permissions" ||
-               name == "no_default_permissions" || name == "ro" || name == "rw" || name == "debug" ||
-               name == "exec" || name == "noexec" || name == "suid" || name == "nosuid" || name == "dev" ||
-               name == "nodev" || name == "atime" || name == "relatime" || name == "noatime" || name == "sync" ||
-               name == "async" || name == "dirsync") {
+    const MountOptionSpec* spec = nullptr;
+    for (const auto& s : kOptions)
+      if (s.name == name) spec = &s;
+    if (!spec) return fail(why, "unknown mount option '" + name + "' (netfs mount --help lists them)");
+    if (spec->value_hint.empty()) {
       if (has_val) return fail(why, "option " + name + " takes no value");
-      if (name == "exec" || name == "noexec") o->noexec = name == "noexec";
-      if (name == "suid" || name == "nosuid") o->nosuid = name == "nosuid";
-      if (name == "dev" || name == "nodev") o->nodev = name == "nodev";
-      // atime is what mount(8) means by the kernel's default, which is relatime.
-      if (name == "atime" || name == "relatime" || name == "noatime") o->noatime = name == "noatime";
-      if (name == "sync" || name == "async") o->sync = name == "sync";
-      if (name == "dirsync") o->dirsync = true;
-      if (name == "direct_io") o->direct_io = true;
-      if (name == "allow_other") o->allow_other = true;
-      if (name == "default_permissions") o->default_permissions = true, o->no_default_permissions = false;
-      if (name == "no_default_permissions") o->no_default_permissions = true, o->default_permissions = false;
-      if (name == "ro") o->read_only = true;
-      if (name == "rw") o->read_only = false;
-      if (name == "debug") o->debug = true;
-    } else {
-      return fail(why, "unknown mount option '" + name + "' (see docs/fuse.md for the list)");
+      spec->apply({}, o);
+      continue;
     }
+    if (val.empty() || !spec->apply(val, o))
+      return fail(why, "option " + name + "=" + std::string(val) + " is invalid: expected " + std::string(spec->range));
   }
   return ok_status();
+}
+
+std::string mount_options_help() {
+  std::string out = "Mount options (-o NAME=VALUE,FLAG,...; sizes take K/M/G/T, durations ms or s):\n";
+  for (const auto& s : kOptions) {
+    std::string left = "  " + std::string(s.name) + (s.value_hint.empty() ? "" : "=" + std::string(s.value_hint));
+    if (left.size() < 30) left.resize(30, ' ');
+    else left += "\n" + std::string(30, ' ');
+    out += left + std::string(s.meaning) + "\n" + std::string(30, ' ') + "default: " + std::string(s.default_value);
+    if (!s.range.empty()) out += "; " + std::string(s.range);
+    out += "\n";
+  }
+  return out;
 }
 
 std::string strip_generic_mount_options(std::string_view text) {

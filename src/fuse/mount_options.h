@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -66,6 +67,19 @@ struct MountOptions {
     return default_permissions || (allow_other && !no_default_permissions);
   }
 };
+
+// One row of the option table, which the parser and `netfs mount --help` share.
+struct MountOptionSpec {
+  std::string_view name;
+  std::string_view value_hint;     // "SIZE", "DURATION", ...; empty for a flag
+  std::string_view default_value;  // as help shows it
+  std::string_view range;          // what a value must be; a refusal quotes it
+  std::string_view meaning;
+  bool (*apply)(std::string_view value, MountOptions* o);  // false: the value is refused
+};
+std::span<const MountOptionSpec> mount_option_table();
+// Every option with its default and range, for `netfs mount --help`.
+std::string mount_options_help();
 
 // Parses "msize=65536,dirty_limit=64M,..." into *out (starting from out's current values).
 // Sizes take K/M/G suffixes (powers of 1024); durations take ms or s (plain: seconds).

@@ -226,6 +226,13 @@ int run_mount(const MountRequest& req) {
 
   ReadyPipe ready;
   if (!req.foreground) {
+    // Opened here, before the fork, so that a log that cannot be written stops the mount
+    // with a message instead of a daemon that talks to nobody.
+    int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+      fprintf(stderr, "netfs: cannot open the log file %s: %s\n", log.c_str(), strerror(errno));
+      return 1;
+    }
     int p[2];
     if (::pipe2(p, O_CLOEXEC) != 0) {
       perror("netfs: pipe");
@@ -238,6 +245,7 @@ int run_mount(const MountRequest& req) {
       return 1;
     }
     if (pid > 0) {
+      ::close(logfd);
       ::close(p[1]);
       std::string msg;
       char buf[512];
@@ -262,7 +270,6 @@ int run_mount(const MountRequest& req) {
     ready.set(p[1]);
     setsid();
     int devnull = ::open("/dev/null", O_RDWR);
-    int logfd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (devnull >= 0) dup2(devnull, 0);
     if (logfd >= 0) {
       dup2(logfd, 1);

@@ -103,6 +103,18 @@ Result<Qid> walk_path(BlockingChannel& ch, uint32_t fid, const Path& path, const
   return q;
 }
 
+// The attach was refused: if the server answers Tauth it wants authentication, and that
+// is the reason to report (diod without -n says only EPERM to the attach).
+Error attach_refusal(BlockingChannel& ch, const SessionConfig& cfg, uint32_t msize, const Error& e) {
+  constexpr uint32_t kProbeAfid = 1;
+  auto a = exchange<msg::Rauth>(ch, msg::Tauth{kProbeAfid, cfg.uname, cfg.aname, cfg.n_uname}, 0, msize);
+  if (a.ok()) {
+    (void)exchange<msg::Rclunk>(ch, msg::Tclunk{kProbeAfid}, 0, msize);
+    return make_error(e.errnum, kAuthRequired);
+  }
+  return make_error(e.errnum, kAttachRefused);
+}
+
 }  // namespace
 
 Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fids) {
@@ -118,7 +130,7 @@ Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fi
 
   auto a = exchange<msg::Rattach>(ch, msg::Tattach{FidTable::kRootFid, kNoFid, cfg.uname, cfg.aname, cfg.n_uname}, 0,
                                   info.msize);
-  if (!a.ok()) return a.error();
+  if (!a.ok()) return refused(a.error()) ? attach_refusal(ch, cfg, info.msize, a.error()) : a.error();
   info.root_qid = a->qid;
   auto old_root = fids.get(FidTable::kRootFid);
   fids.set(FidTable::kRootFid, FidInfo{{}, a->qid, -1, false, true, {}, 0});

@@ -40,6 +40,10 @@ struct SessionInfo {
 };
 
 // Requires: fd is a connected, blocking stream socket that nothing else uses.
+// An attach the server refuses comes back with one of these contexts, so that a caller
+// can say which step failed (the errno is the server's); other failures keep theirs.
 Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fids);
+inline constexpr char kAttachRefused[] = "9P attach: refused by the server";
+inline constexpr char kAuthRequired[] = "9P attach: the server requires authentication (Tauth), which netfs does not do";
 
 }  // namespace netfs::p9

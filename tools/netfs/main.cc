@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "fuse/mount_options.h"
 #include "fuse/mount_session.h"
 #include "tools/netfs/commands.h"
 
@@ -16,14 +17,17 @@ int main(int argc, char** argv) {
 
   CLI::App app{"netfs: a network filesystem over 9P2000.L (see docs/fuse.md)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("netfs ") + NETFS_VERSION);
+  app.footer("Exit status: 0 success, 1 runtime failure (server, export, mountpoint, unwritten data), 2 usage error.");
 
   netfs::fuse::MountRequest mreq;
   std::vector<std::string> mopts;
-  auto* mount = app.add_subcommand("mount", "mount 9p://HOST:PORT/EXPORT on MOUNTPOINT");
-  mount->add_option("remote", mreq.remote, "9p://HOST:PORT/EXPORT or 9p+unix:///SOCKET/EXPORT")->required();
+  auto* mount = app.add_subcommand("mount", "mount 9p://[USER@]HOST:PORT/EXPORT on MOUNTPOINT");
+  mount->add_option("remote", mreq.remote, "9p://[USER@]HOST[:PORT]/EXPORT or 9p+unix:///SOCKET/EXPORT")->required();
   mount->add_option("mountpoint", mreq.mountpoint, "an existing directory")->required();
-  mount->add_option("-o,--options", mopts, "comma-separated options (msize, memory, dirty_limit, ...)");
+  mount->add_option("-o,--options", mopts, "comma-separated mount options, listed below");
   mount->add_flag("-f,--foreground", mreq.foreground, "stay in the foreground");
+  mount->footer(netfs::fuse::mount_options_help());
 
   std::string mp;
   auto* umount = app.add_subcommand("umount", "write back all dirty data, then unmount");
@@ -45,7 +49,14 @@ int main(int argc, char** argv) {
   cachecmd->add_flag("--drop", drop, "empty it");
   cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints help, the version or the error; its own codes (106, 109, ...) are not
+    // the convention: every usage error is 2.
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
 
   if (*mount) {
     for (const auto& o : mopts) mreq.options += (mreq.options.empty() ? "" : ",") + o;
