@@ -836,8 +836,25 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   }
   // Close-to-open: every open asks the server whether the file changed.
   auto a = fetch_attr(n);
+  if (!a.ok() || a->qid.path != n.qid.path) {
+    if (auto o = open_nameless(*nr, flags)) return finish_open(std::move(*o));
+  }
   if (!a.ok()) return a.error();
   return finish_open(open_node(*nr, flags, *a, landed));
+}
+
+std::optional<Result<Filesystem::Opened>> Filesystem::open_nameless(const std::shared_ptr<Node>& n, int flags) {
+  std::lock_guard lk(n->io_mu);
+  if (!n->open_count || !n->inode) return std::nullopt;
+  // No name leads to the file, so the server has nothing to compare with (close-to-open);
+  // it is the file the other openers have, with our cache of it.
+  bool want_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  if (want_write && !n->io_writable) return Result<Opened>(make_error(EACCES, "open: the server allows only reading"));
+  Opened out;
+  out.fh = new_handle_locked(n, flags);
+  out.direct_io = out.fh->direct;
+  out.keep_cache = true;
+  return Result<Opened>(out);
 }
 
 Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const p9::Attr& attr,

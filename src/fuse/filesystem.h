@@ -193,6 +193,9 @@ class Filesystem {
   // through the open file, so the mount answers from what it knows: the attributes the
   // server last gave, our size, st_nlink 0. nullopt when n is not open.
   std::optional<struct stat> stat_of_nameless_open(Node& n);
+  // open() of such a file (through /proc/PID/fd/N): a new handle on the open I/O fid, with
+  // no close-to-open check. nullopt when n is not open.
+  std::optional<Result<Opened>> open_nameless(const std::shared_ptr<Node>& n, int flags);
   // Walks parent/name, fetches attributes and enters the node in the table. made_for: we
   // just made it for this caller (give_to_caller).
   Result<EntryReply> enter(Node& parent, std::string_view name, const Caller* made_for = nullptr);

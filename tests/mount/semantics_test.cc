@@ -325,6 +325,24 @@ TEST_P(NameGone, AnUnlinkedOpenFileCanBeStatedReadAndWritten) {
   }
 }
 
+// An open file whose name is gone can be opened again through /proc/self/fd (as tools
+// that rescue a deleted file do), for reading and writing; it used to fail with ENOENT.
+TEST_P(NameGone, AnOpenFileWithoutANameOpensAgainThroughProc) {
+  std::string data = random_text(150000, 16);
+  std::ofstream(server_path("f"), std::ios::binary) << data;
+  int fd = ::open(path("f").c_str(), O_RDWR);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  ASSERT_EQ(::unlink(removers_path("f").c_str()), 0) << strerror(errno);
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  int again = ::open(proc.c_str(), O_RDWR);
+  ASSERT_GE(again, 0) << strerror(errno);
+  EXPECT_TRUE(same(pread_all(again, data.size(), 0), data));
+  ASSERT_EQ(::pwrite(again, "NEW", 3, 0), 3);
+  EXPECT_TRUE(same(pread_all(fd, 3, 0), "NEW"));
+  EXPECT_EQ(::close(again), 0);
+  EXPECT_EQ(::close(fd), 0);
+}
+
 // A file renamed over while we hold it open: the descriptor still shows the old file
 // (its inode number, its size, st_nlink == 0) and reads its bytes, and the name gives the
 // new file (fstat reported the new file's inode number with the old size).
