@@ -4,7 +4,7 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev \
               libfuse3-dev fuse3 libasio-dev libcli11-dev systemtap-sdt-dev diod \
-              libclang-rt-14-dev libxxhash-dev git rsync sqlite3
+              libclang-rt-14-dev libxxhash-dev git rsync sqlite3 munge libmunge-dev
 # Only the side-by-side benchmark needs these; `make test` does not install them.
 BENCH_DEPS := fio sshfs rclone bindfs openssh-server openssh-client python3
 CMAKE_ARGS ?=

@@ -173,6 +173,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   co.endpoint = url.endpoint;
   co.aname = url.export_path;
   co.uname = opts.uname;
+  co.auth = opts.auth == "munge" ? p9::Auth::kMunge : opts.auth == "none" ? p9::Auth::kNone : p9::Auth::kAuto;
   // A numeric user is a uid: sent as n_uname too, which .L servers prefer (and diod
   // without a user database, -N, needs). A name is left to the server's user database.
   if (uint32_t id = 0; !opts.uname.empty() && opts.uname.size() < 11 &&
@@ -188,10 +189,16 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
     const Error& e = c.error();
     std::string err = strerror(e.errnum);
     if (!why) {
-    } else if (e.context && std::strcmp(e.context, p9::kAuthRequired) == 0) {
-      *why = "9P server at " + server + " requires authentication (diod without -n), which netfs does not do yet: " +
+    } else if (e.context == p9::kAuthRequired) {
+      *why = "9P server at " + server + " requires authentication (diod without -n) and auth=none was asked: " +
              "attach refused: " + err;
-    } else if (e.context && std::strcmp(e.context, p9::kAttachRefused) == 0) {
+    } else if (e.context == p9::kMungeUnavailable) {
+      *why = "9P server at " + server + " requires authentication, and no MUNGE credential could be made " +
+             "(is munged running here, with the server's key?): " + err;
+    } else if (e.context == p9::kAuthRejected) {
+      *why = "9P server at " + server + " rejected our MUNGE authentication as user '" + opts.uname +
+             "' (a different munge key, or the credential's uid is not the attach user's): " + err;
+    } else if (e.context == p9::kAttachRefused) {
       *why = "9P server at " + server + " refused export '" + url.export_path + "' (attach as user '" + opts.uname +
              "'): " + err;
     } else {

@@ -158,6 +158,10 @@ const MountOptionSpec kOptions[] = {
     {"uname", "USER", "root", "a user name or uid",
      "9P attach user, the server acts as this user (a 9p://USER@HOST URL sets it too)",
      [](std::string_view v, O* o) { return o->uname = std::string(v), true; }},
+    {"auth", "METHOD", "auto", "auto, none or munge",
+     "authentication: munge (diod's MUNGE; needs a munged sharing the server's key), auto (munge when the server "
+     "asks for it), none",
+     [](std::string_view v, O* o) { return (v == "auto" || v == "none" || v == "munge") && (o->auth = v, true); }},
     // engine
     {"retries", "N", "10", "a count from 0 to 1000", "engine retries of a subrequest that makes no progress",
      [](std::string_view v, O* o) { return set_count(v, 0, 1000, &o->retries); }},

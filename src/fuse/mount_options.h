@@ -22,6 +22,7 @@ struct MountOptions {
   uint32_t msize = 1u << 20;                      // asked for; the server may grant less
   std::chrono::milliseconds timeout{30000};       // per-RPC limit, reconnect waits included
   std::string uname = "root";                     // attach name; a URL's USER@ sets it too
+  std::string auth = "auto";                      // auto, none or munge (p9::Auth)
   unsigned conns = 1;                             // connections to the server; data RPCs spread over them
   // engine
   uint64_t memory = 0;                            // folio budget (0: a quarter of RAM)

@@ -83,6 +83,7 @@ struct ClientOptions {
   std::string aname;            // the export to attach
   std::string uname = "root";   // user name for Tattach
   uint32_t n_uname = kNoUname;  // numeric uid for Tattach (preferred by .L servers)
+  Auth auth = Auth::kAuto;      // MUNGE when the server asks for it (session_setup.h)
   uint32_t msize = 1u << 20;    // asked for (default 1 MiB); the server may grant less
 
   // Per-RPC limit from call() to reply (default 30 s), including time spent waiting for

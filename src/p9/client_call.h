@@ -41,6 +41,7 @@ inline SessionConfig session_config(const ClientOptions& o) {
   c.uname = o.uname;
   c.aname = o.aname;
   c.n_uname = o.n_uname;
+  c.auth = o.auth;
   c.timeout = o.connect_timeout;
   return c;
 }

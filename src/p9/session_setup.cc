@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "p9/codec.h"
+#include "p9/munge_credential.h"
 
 namespace netfs::p9 {
 
@@ -103,16 +104,24 @@ Result<Qid> walk_path(BlockingChannel& ch, uint32_t fid, const Path& path, const
   return q;
 }
 
-// The attach was refused: if the server answers Tauth it wants authentication, and that
-// is the reason to report (diod without -n says only EPERM to the attach).
-Error attach_refusal(BlockingChannel& ch, const SessionConfig& cfg, uint32_t msize, const Error& e) {
-  constexpr uint32_t kProbeAfid = 1;
-  auto a = exchange<msg::Rauth>(ch, msg::Tauth{kProbeAfid, cfg.uname, cfg.aname, cfg.n_uname}, 0, msize);
-  if (a.ok()) {
-    (void)exchange<msg::Rclunk>(ch, msg::Tclunk{kProbeAfid}, 0, msize);
-    return make_error(e.errnum, kAuthRequired);
-  }
-  return make_error(e.errnum, kAttachRefused);
+constexpr uint32_t kAuthFid = 1;  // the root fid is 0; no other fid exists during setup
+
+// Tauth, then a MUNGE credential written into the auth fid (diod's handshake). On
+// success the server holds kAuthFid for the attach; the caller clunks it afterwards.
+// *offered tells whether the server answered Tauth at all.
+Status authenticate(BlockingChannel& ch, const SessionConfig& cfg, uint32_t msize, bool* offered) {
+  *offered = false;
+  auto a = exchange<msg::Rauth>(ch, msg::Tauth{kAuthFid, cfg.uname, cfg.aname, cfg.n_uname}, 0, msize);
+  if (!a.ok()) return a.error();
+  *offered = true;
+  auto cred = munge_credential();
+  if (!cred.ok()) return make_error(cred.error().errnum, kMungeUnavailable);
+  std::string c = std::move(*cred);
+  msg::Twrite w{kAuthFid, 0, {ByteSpan(reinterpret_cast<const std::byte*>(c.data()), c.size())}};
+  auto r = exchange<msg::Rwrite>(ch, w, 0, msize);
+  if (!r.ok()) return r.error();
+  if (r->count != c.size()) return make_error(EPROTO, "9P auth: short write of the credential");
+  return ok_status();
 }
 
 }  // namespace
@@ -128,9 +137,40 @@ Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fi
   if (v->msize < kMinMsize) return make_error(EPROTO, "9P setup: msize too small");
   info.msize = v->msize;
 
-  auto a = exchange<msg::Rattach>(ch, msg::Tattach{FidTable::kRootFid, kNoFid, cfg.uname, cfg.aname, cfg.n_uname}, 0,
-                                  info.msize);
-  if (!a.ok()) return refused(a.error()) ? attach_refusal(ch, cfg, info.msize, a.error()) : a.error();
+  bool authed = false, offered = false;
+  if (cfg.auth == Auth::kMunge) {
+    Status st = authenticate(ch, cfg, info.msize, &offered);
+    if (!st.ok()) return refused(st.error()) && offered ? make_error(st.error().errnum, kAuthRejected) : st.error();
+    authed = true;
+  }
+  auto attach = [&] {
+    return exchange<msg::Rattach>(
+        ch, msg::Tattach{FidTable::kRootFid, authed ? kAuthFid : kNoFid, cfg.uname, cfg.aname, cfg.n_uname}, 0,
+        info.msize);
+  };
+  auto a = attach();
+  // Refused: if the server answers Tauth it wants authentication (diod without -n says
+  // only EPERM to the attach), and that is the reason to act on or report.
+  if (!a.ok() && refused(a.error()) && !authed) {
+    Error refusal = a.error();
+    if (cfg.auth == Auth::kNone) {
+      // Only to word the error: does the server want authentication?
+      bool wants = exchange<msg::Rauth>(ch, msg::Tauth{kAuthFid, cfg.uname, cfg.aname, cfg.n_uname}, 0, info.msize).ok();
+      if (wants) (void)exchange<msg::Rclunk>(ch, msg::Tclunk{kAuthFid}, 0, info.msize);
+      return make_error(refusal.errnum, wants ? kAuthRequired : kAttachRefused);
+    }
+    Status st = authenticate(ch, cfg, info.msize, &offered);
+    if (!offered) return refused(st.error()) ? make_error(refusal.errnum, kAttachRefused) : st.error();
+    if (!st.ok()) {
+      (void)exchange<msg::Rclunk>(ch, msg::Tclunk{kAuthFid}, 0, info.msize);
+      if (st.error().context == kMungeUnavailable) return st.error();
+      return refused(st.error()) ? make_error(refusal.errnum, kAuthRejected) : st.error();
+    }
+    authed = true;
+    a = attach();
+  }
+  if (authed) (void)exchange<msg::Rclunk>(ch, msg::Tclunk{kAuthFid}, 0, info.msize);
+  if (!a.ok()) return refused(a.error()) ? make_error(a.error().errnum, authed ? kAuthRejected : kAttachRefused) : a.error();
   info.root_qid = a->qid;
   auto old_root = fids.get(FidTable::kRootFid);
   fids.set(FidTable::kRootFid, FidInfo{{}, a->qid, -1, false, true, {}, 0});

@@ -23,11 +23,20 @@
 
 namespace netfs::p9 {
 
+// How the attach authenticates. diod without -n wants MUNGE (munge_credential.h):
+// Tauth, the credential written into the auth fid, Tattach with that afid.
+enum class Auth {
+  kAuto,   // attach without; if refused and the server answers Tauth, authenticate with MUNGE
+  kNone,   // never authenticate
+  kMunge,  // always authenticate with MUNGE, before the first attach
+};
+
 struct SessionConfig {
   uint32_t msize = 1u << 20;  // asked for; the server may grant less
   std::string uname;
   std::string aname;
   uint32_t n_uname = kNoUname;
+  Auth auth = Auth::kAuto;
   std::chrono::milliseconds timeout{10000};  // per setup RPC
 };
 
@@ -44,6 +53,8 @@ struct SessionInfo {
 // can say which step failed (the errno is the server's); other failures keep theirs.
 Result<SessionInfo> setup_session(int fd, const SessionConfig& cfg, FidTable& fids);
 inline constexpr char kAttachRefused[] = "9P attach: refused by the server";
-inline constexpr char kAuthRequired[] = "9P attach: the server requires authentication (Tauth), which netfs does not do";
+inline constexpr char kAuthRequired[] = "9P attach: the server requires authentication (auth=none was asked)";
+inline constexpr char kMungeUnavailable[] = "9P auth: no MUNGE credential could be made (is munged running?)";
+inline constexpr char kAuthRejected[] = "9P auth: the server refused our MUNGE credential";
 
 }  // namespace netfs::p9

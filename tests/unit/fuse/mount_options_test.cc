@@ -108,5 +108,17 @@ TEST(MountOptions, UidGidUmaskAreWhatTheMountShows) {
   }
 }
 
+TEST(MountOptions, AuthIsAutoNoneOrMunge) {
+  std::string why;
+  MountOptions o;
+  EXPECT_EQ(o.auth, "auto");
+  ASSERT_TRUE(parse_mount_options("auth=munge", &o, &why).ok()) << why;
+  EXPECT_EQ(o.auth, "munge");
+  ASSERT_TRUE(parse_mount_options("auth=none", &o, &why).ok()) << why;
+  EXPECT_EQ(o.auth, "none");
+  EXPECT_FALSE(parse_mount_options("auth=kerberos", &o, &why).ok());
+  EXPECT_NE(why.find("auth"), std::string::npos) << why;
+}
+
 }  // namespace
 }  // namespace netfs::fuse
