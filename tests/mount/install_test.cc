@@ -1,12 +1,13 @@
 // Installing like a Debian tool: `cmake --install` with a prefix and a DESTDIR places
 // everything under them, mount.netfs is a relative link to the installed netfs, and the
-// installed helper mounts as mount(8) would run it.
+// installed helper mounts as mount(8) would run it. The manual pages are installed too.
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "fuse/mount_options.h"
 #include "mount/mount_fixture.h"
 
 namespace netfs::testing {
@@ -39,6 +40,21 @@ TEST_F(Install, DestdirAndPrefixHoldEverythingAndTheHelperLinkIsRelative) {
   EXPECT_EQ(::access((destdir + "/usr/bin/netfs").c_str(), X_OK), 0);
   EXPECT_TRUE(fs::exists(destdir + "/usr/share/doc/netfs/fuse.md"));
   EXPECT_TRUE(fs::exists(destdir + "/usr/share/netfs/netfs.bt"));
+  // The manual pages render, and list every mount option the parser knows.
+  std::string page = destdir + "/usr/share/man/man1/netfs.1";
+  ASSERT_TRUE(fs::exists(page));
+  EXPECT_TRUE(fs::exists(destdir + "/usr/share/man/man8/mount.netfs.8"));
+  auto man = run({"env", "MANWIDTH=200", "man", "-l", page});
+  ASSERT_EQ(man.status, 0) << man.output;
+  for (const char* section : {"SYNOPSIS", "MOUNT OPTIONS", "SECURITY", "EXIT STATUS"})
+    EXPECT_NE(man.output.find(section), std::string::npos) << section;
+  for (const auto& spec : fuse::mount_option_table()) {
+    std::string entry = std::string(spec.name) + (spec.value_hint.empty() ? "" : "=" + std::string(spec.value_hint));
+    // A short tag shares its line with the text (man's .TP), a long one has its own.
+    bool listed = man.output.find("\n       " + entry + "\n") != std::string::npos ||
+                  man.output.find("\n       " + entry + " ") != std::string::npos;
+    EXPECT_TRUE(listed) << entry << " missing from netfs(1)";
+  }
 
   // A plain prefix, no DESTDIR: the same tree under it.
   std::string prefix = work_ + "/prefix";

@@ -2,6 +2,7 @@
 // trace and cache talk to a running one over its control socket (src/fuse/control_channel.h).
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "fuse/mount_options.h"
 #include "fuse/mount_session.h"
 #include "tools/netfs/commands.h"
+#include "tools/netfs/man_page.h"
 
 int main(int argc, char** argv) {
   const char* base = std::strrchr(argv[0], '/');
@@ -19,6 +21,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("netfs ") + NETFS_VERSION);
   app.footer("Exit status: 0 success, 1 runtime failure (server, export, mountpoint, unwritten data), 2 usage error.");
+  bool man = false;
+  app.add_flag("--man", man, "print the netfs(1) manual page (roff)")->group("");  // for the build
 
   netfs::fuse::MountRequest mreq;
   std::vector<std::string> mopts;
@@ -49,6 +53,10 @@ int main(int argc, char** argv) {
   cachecmd->add_flag("--drop", drop, "empty it");
   cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR")->required();
 
+  if (argc == 2 && std::strcmp(argv[1], "--man") == 0) {  // no subcommand needed
+    fputs(netfs::cli::man_page(NETFS_VERSION).c_str(), stdout);
+    return 0;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
