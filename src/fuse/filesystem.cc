@@ -535,9 +535,17 @@ Result<struct stat> Filesystem::getattr(uint64_t ino) {
   note_use(**n);
   auto a = fetch_attr(**n);
   if (a.ok() && a->qid.path == (*n)->qid.path) return to_stat(**n, *a);
-  if (auto st = stat_of_nameless_open(**n)) return *st;
+  if (nameless(**n, a))
+    if (auto st = stat_of_nameless_open(**n)) return *st;
   if (!a.ok()) return a.error();
   return to_stat(**n, *a);
+}
+
+bool Filesystem::nameless(Node& n, const Result<p9::Attr>& a) {
+  // Only these say so: an unreachable server (ETIMEDOUT, ECONNRESET, ...) says nothing
+  // about the file's names.
+  if (a.ok()) return a->qid.path != n.qid.path;
+  return a.errnum() == ENOENT || a.errnum() == ESTALE;
 }
 
 std::optional<struct stat> Filesystem::stat_of_nameless_open(Node& n) {
@@ -843,9 +851,8 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   }
   // Close-to-open: every open asks the server whether the file changed.
   auto a = fetch_attr(n);
-  if (!a.ok() || a->qid.path != n.qid.path) {
+  if (nameless(n, a))
     if (auto o = open_nameless(*nr, flags)) return finish_open(std::move(*o));
-  }
   if (!a.ok()) return a.error();
   return finish_open(open_node(*nr, flags, *a, landed));
 }

@@ -193,6 +193,9 @@ class Filesystem {
   // through the open file, so the mount answers from what it knows: the attributes the
   // server last gave, our size, st_nlink 0. nullopt when n is not open.
   std::optional<struct stat> stat_of_nameless_open(Node& n);
+  // Does a, what fetch_attr gave for n, say that no name leads to n's file any more
+  // (ENOENT, ESTALE, or another file's attributes)?
+  bool nameless(Node& n, const Result<p9::Attr>& a);
   // open() of such a file (through /proc/PID/fd/N): a new handle on the open I/O fid, with
   // no close-to-open check. nullopt when n is not open.
   std::optional<Result<Opened>> open_nameless(const std::shared_ptr<Node>& n, int flags);

@@ -368,6 +368,20 @@ TEST_P(NameGone, ADescriptorOfAFileRenamedOverKeepsTheOldFile) {
   EXPECT_TRUE(same(slurp(server_path("f")), new_data));
 }
 
+// An open file whose server is gone is not taken for one whose name is gone: fstat
+// fails (it reported st_nlink 0 when the getattr failed for any reason).
+TEST_F(Semantics, FstatOfAnOpenFileFailsWhileTheServerIsGone) {
+  ASSERT_TRUE(mount("timeout=500ms"));
+  put(path("f"), "x");
+  int fd = ::open(path("f").c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0) << strerror(errno);
+  diod_->kill_hard();
+  struct statx stx {};
+  EXPECT_NE(fstat_sync(fd, &stx), 0) << "st_nlink " << stx.stx_nlink;
+  ::close(fd);
+  ASSERT_TRUE(diod_->start()) << diod_->error();
+}
+
 // ftruncate of a file someone renamed another file over cuts nothing it should not: the
 // server (diod) truncates by path, and the path the file was opened by now names the
 // other file, which it used to cut. Now the mount finds no name for the file and the
