@@ -73,6 +73,23 @@ class Engine {
   // Takes the inodes noted since the last call.
   std::vector<std::shared_ptr<Inode>> take_cache_copies();
 
+  // ---- lasting refusals (ENOSPC, EROFS, ...: is_lasting_refusal) ----
+  // The collector reports how a write-back of `inode` ended. A lasting refusal begins or
+  // extends the inode's episode and puts its next flusher attempt off (refusal_backoff,
+  // doubling); bytes landed without error end the episode. The hook hears of each
+  // episode's start (error) and end (0), once each, outside the engine's locks.
+  void note_writeback_result(Inode& inode, int error, uint64_t landed);
+  // The file is gone: its episode ends without a word.
+  void end_refusals(Inode& inode);
+  void set_refusal_hook(std::function<void(Inode&, int error)> hook);
+  enum class FlushTurn : uint8_t {
+    kNow,    // write back as usual
+    kProbe,  // refused before and due again: one folio, to see if the server takes it
+    kLater,  // refused, not due yet
+  };
+  // *refused: the episode's errno, when there is one.
+  FlushTurn flush_turn(Inode& inode, int* refused = nullptr);
+
   // Writers wait here while dirty_bytes() exceeds the limit. `kick` is the flusher's
   // wake-up, registered by the Flusher (null when none runs).
   void set_flusher_kick(std::function<void()> kick);
@@ -104,6 +121,7 @@ class Engine {
   std::function<void()> flusher_kick_;          // guarded by acct_mu_
   uint64_t wb_error_gen_ = 0;                   // guarded by acct_mu_
   int wb_last_error_ = 0;                       // guarded by acct_mu_
+  std::function<void(Inode&, int)> refusal_hook_;  // guarded by acct_mu_
 
   uint64_t memory_limit_;
   std::atomic<uint64_t> lru_clock_{0};

@@ -72,6 +72,11 @@ class Inode : public std::enable_shared_from_this<Inode> {
   std::mutex wb_lock_;            // one write-back issuer at a time per inode
   bool on_dirty_list_ = false;    // guarded by Engine's accounting lock
   bool on_copy_list_ = false;     // guarded by Engine's accounting lock
+  // An episode of lasting refusals (Engine::note_writeback_result), guarded by Engine's
+  // accounting lock: the errno (0: none), refusals in a row, when to try again.
+  int refused_error_ = 0;
+  unsigned refusals_ = 0;
+  uint64_t retry_after_ns_ = 0;
 
  private:
   Engine& engine_;

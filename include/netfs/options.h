@@ -28,6 +28,13 @@ struct Options {
   std::chrono::milliseconds retry_backoff{10};
   std::chrono::milliseconds retry_backoff_max{2000};
 
+  // Write-back the server refused with a lasting error (is_lasting_refusal: ENOSPC,
+  // EROFS, ...) is tried again by the flusher after refusal_backoff, doubling per refusal
+  // up to refusal_backoff_max (defaults 2 s and 60 s), and then only one folio at first.
+  // fsync, close and sync always try at once.
+  std::chrono::milliseconds refusal_backoff{2000};
+  std::chrono::milliseconds refusal_backoff_max{60000};
+
   // Readahead window: starts at readahead_initial and doubles while reads stay
   // sequential, up to readahead_max (defaults 128 KiB and 8 MiB). readahead_max = 0
   // disables readahead: each miss reads only the folios the caller asked for.

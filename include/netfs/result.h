@@ -39,6 +39,12 @@ inline Error make_error(int errnum, const char* context = nullptr) { return Erro
 // succeed. Decided here and nowhere else.
 bool is_retryable(int errnum);
 
+// Whether an errno from the server says it will refuse the same write again until
+// something changes there (a full disk or quota, a read-only export, a permission, a file
+// too large): write-back of such data is backed off per inode, not retried at the pace
+// of the flusher (docs/ARCHITECTURE.md, "Permanent failure").
+bool is_lasting_refusal(int errnum);
+
 template <typename T>
 class [[nodiscard]] Result {
  public:

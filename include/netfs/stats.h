@@ -58,6 +58,10 @@ using Gauge = std::atomic<int64_t>;
   X(mem, invalidated)       /* clean folios dropped because the server copy changed */ \
   X(wb, redirtied)          /* folios kept dirty after a failed write-back */          \
   X(wb, errors)             /* errors recorded in an inode's error sequence */         \
+  X(wb, refusals)           /* write-back refused with a lasting error (ENOSPC, ...) */ \
+  X(wb, refused_files)      /* files that began an episode of such refusals */         \
+  X(wb, backed_off)         /* flusher passes that left a refused file for later */    \
+  X(wb, discarded_bytes)    /* dirty bytes dropped: the file was deleted, unopened */  \
   X(flusher, runs)                                                                     \
   X(flusher, age_writebacks)                                                           \
   X(flusher, limit_writebacks)                                                         \
@@ -71,7 +75,8 @@ using Gauge = std::atomic<int64_t>;
   X(objs, folios)             \
   X(mem, resident_bytes)      \
   X(mem, dirty_bytes)         \
-  X(mem, writeback_bytes)
+  X(mem, writeback_bytes)     \
+  X(wb, refused_now)          /* files whose write-back the server refuses now */
 
 class Stats {
  public:

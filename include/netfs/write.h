@@ -39,6 +39,7 @@ struct WritebackControl {
   uint64_t start = 0;            // file range to write back
   uint64_t end = UINT64_MAX;
   uint64_t dirtied_before_ns = UINT64_MAX;  // only folios dirtied before this (flusher age)
+  uint64_t max_bytes = UINT64_MAX;          // stop after picking this many dirty bytes (a probe)
 };
 
 // Writes back the inode's dirty folios in [start, end) in file order. Sync: waits and
@@ -65,6 +66,12 @@ Result<size_t> write_single(Inode& inode, const void* buf, size_t len);
 // Sets the file size here and on the server. Shrinking waits out write-back past the new
 // size and drops the folios beyond it; the partial folio's tail is zeroed.
 Status truncate(Inode& inode, uint64_t new_size);
+
+// The file is gone from the server (unlinked, and nobody has it open): its dirty data
+// can never be read by anyone, so it is dropped unwritten, and with it the inode's place
+// on the dirty list and any episode of refusals. Waits out write-back in flight. Returns
+// the dirty bytes dropped.
+uint64_t discard(Inode& inode);
 
 // Flusher: a thread that writes back data older than Options::writeback_delay and, when
 // the engine holds more than Options::dirty_limit dirty bytes, everything it can until

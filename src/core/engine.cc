@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "netfs/inode.h"
+#include "netfs/result.h"
 
 namespace netfs {
 
@@ -205,6 +206,67 @@ void Engine::notify_writeback_progress(int error) {
     }
   }
   acct_cv_.notify_all();
+}
+
+namespace {
+
+uint64_t steady_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+void Engine::note_writeback_result(Inode& inode, int error, uint64_t landed) {
+  std::function<void(Inode&, int)> hook;
+  int tell = -1;
+  {
+    std::lock_guard lk(acct_mu_);
+    if (error && is_lasting_refusal(error)) {
+      bump(stats_.wb_refusals);
+      if (inode.refusals_++ == 0) {
+        bump(stats_.wb_refused_files);
+        gauge_add(stats_.wb_refused_now, 1);
+        tell = error;
+      }
+      inode.refused_error_ = error;
+      // refusal_backoff * 2^(refusals - 1), capped: a full disk is not freed in a second.
+      auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.refusal_backoff);
+      const auto cap = std::chrono::duration_cast<std::chrono::nanoseconds>(options_.refusal_backoff_max);
+      for (unsigned i = 1; i < inode.refusals_ && wait < cap; i++) wait *= 2;
+      inode.retry_after_ns_ = steady_ns() + static_cast<uint64_t>(std::min(wait, cap).count());
+    } else if (!error && landed && inode.refusals_) {
+      inode.refusals_ = 0;
+      inode.refused_error_ = 0;
+      inode.retry_after_ns_ = 0;
+      gauge_add(stats_.wb_refused_now, -1);
+      tell = 0;
+    }
+    if (tell >= 0) hook = refusal_hook_;
+  }
+  if (hook) hook(inode, tell);
+}
+
+void Engine::end_refusals(Inode& inode) {
+  std::lock_guard lk(acct_mu_);
+  if (!inode.refusals_) return;
+  inode.refusals_ = 0;
+  inode.refused_error_ = 0;
+  inode.retry_after_ns_ = 0;
+  gauge_add(stats_.wb_refused_now, -1);
+}
+
+void Engine::set_refusal_hook(std::function<void(Inode&, int error)> hook) {
+  std::lock_guard lk(acct_mu_);
+  refusal_hook_ = std::move(hook);
+}
+
+Engine::FlushTurn Engine::flush_turn(Inode& inode, int* refused) {
+  std::lock_guard lk(acct_mu_);
+  if (refused) *refused = inode.refused_error_;
+  if (!inode.refusals_) return FlushTurn::kNow;
+  return steady_ns() >= inode.retry_after_ns_ ? FlushTurn::kProbe : FlushTurn::kLater;
 }
 
 uint64_t Engine::writeback_error_gen() {

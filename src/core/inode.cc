@@ -20,6 +20,7 @@ Inode::~Inode() {
   for (auto& [pos, f] : mapping_.folios_) n += static_cast<int64_t>(f->size());
   gauge_add(engine_.stats().mem_resident_bytes, -n);
   gauge_add(engine_.stats().objs_folios, -static_cast<int64_t>(mapping_.folios_.size()));
+  if (refusals_) gauge_add(engine_.stats().wb_refused_now, -1);  // last reference: no lock needed
 }
 
 uint64_t Inode::size() {

@@ -23,4 +23,18 @@ bool is_retryable(int errnum) {
   }
 }
 
+bool is_lasting_refusal(int errnum) {
+  switch (errnum) {
+    case ENOSPC:
+    case EDQUOT:
+    case EROFS:
+    case EACCES:
+    case EPERM:
+    case EFBIG:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace netfs

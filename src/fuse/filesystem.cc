@@ -225,6 +225,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   root->names.emplace_back();  // the export root itself
   fs->fid_pool_ = std::make_unique<FidPool>(*fs->ns_, *fs->client_);
   fs->table_ = std::make_unique<InodeTable>(std::move(root), fs->fid_pool_.get());
+  fs->engine_->set_refusal_hook([raw = fs.get()](Inode& i, int err) { raw->log_refusal(i, err); });
   fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
   fs->pool_ = std::make_unique<TaskPool>(8);
   return fs;
@@ -237,6 +238,7 @@ Filesystem::~Filesystem() {
               static_cast<unsigned long long>(f.dirty_bytes), f.path.c_str(), strerror(f.error));
   }
   flusher_.reset();
+  if (engine_) engine_->set_refusal_hook(nullptr);  // it names files through client_
   pool_.reset();
   // Engine inodes go before the engine; fids die with the client.
   orphans_.clear();
@@ -489,6 +491,30 @@ Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
   return ok_status();
 }
 
+void Filesystem::log_refusal(Inode& inode, int error) {
+  std::string path = "?";
+  if (auto fi = client_->fids().get(static_cast<uint32_t>(inode.backend_id()))) {
+    path.clear();
+    for (const auto& c : fi->path) path += "/" + c;
+  }
+  if (error)
+    fprintf(stderr,
+            "netfs: %s: the server refuses its data: %s; %llu bytes stay dirty, tried again with back-off "
+            "(and by fsync, close, sync)\n",
+            path.c_str(), strerror(error), static_cast<unsigned long long>(inode.dirty_bytes()));
+  else
+    fprintf(stderr, "netfs: %s: the server takes its data again\n", path.c_str());
+}
+
+bool Filesystem::drop_if_deleted(Node& n, Inode& inode) {
+  if (!n.deleted.load()) return false;
+  uint64_t dropped = netfs::discard(inode);
+  if (dropped)
+    fprintf(stderr, "netfs: %s was deleted with %llu bytes never written; they are dropped\n", path_of(n).c_str(),
+            static_cast<unsigned long long>(dropped));
+  return true;
+}
+
 void Filesystem::retire(std::shared_ptr<Node> n) {
   std::shared_ptr<Inode> inode;
   uint32_t io_fid;
@@ -497,6 +523,9 @@ void Filesystem::retire(std::shared_ptr<Node> n) {
     inode = n->inode;
     io_fid = n->io_fid;
   }
+  // A deleted file nobody has open: nobody can ever read its dirty data, and the server
+  // frees its space only once we let go of its open fid (a full disk stayed full).
+  if (inode && drop_if_deleted(*n, *inode)) inode.reset();
   if (inode) {
     // Write-back may still be in flight (the flusher): it needs the I/O fid.
     Errseq::Cursor cur = inode->wb_err().sample();
@@ -526,7 +555,26 @@ Result<EntryReply> Filesystem::lookup(uint64_t parent, std::string_view name) {
 }
 
 void Filesystem::forget(uint64_t ino, uint64_t nlookup) {
-  if (auto gone = table_->forget(ino, nlookup)) retire(std::move(gone));
+  auto n = table_->get(ino);
+  if (auto gone = table_->forget(ino, nlookup)) {
+    retire(std::move(gone));
+    return;
+  }
+  if (n) drop_if_deleted_and_unused(n);
+}
+
+void Filesystem::drop_if_deleted_and_unused(const std::shared_ptr<Node>& n) {
+  // The table keeps a node the kernel forgot while it holds dirty data, for sync and
+  // umount to write; a deleted file's data will never be wanted.
+  if (!table_->unreferenced(*n)) return;
+  std::shared_ptr<Inode> inode;
+  {
+    std::lock_guard lk(n->io_mu);
+    if (n->open_count) return;
+    inode = n->inode;
+  }
+  if (!inode || !drop_if_deleted(*n, *inode)) return;
+  if (auto gone = table_->prune(n)) retire(std::move(gone));
 }
 
 Result<struct stat> Filesystem::getattr(uint64_t ino) {
@@ -723,12 +771,44 @@ Status Filesystem::unlink(uint64_t parent, std::string_view name) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
+  // A file of ours with unwritten data under that name, and its last name: once it is
+  // gone, the data goes at the last close (drop_if_deleted). Asked before the unlink,
+  // since diod answers a fid by its path, which the unlink ends.
+  std::shared_ptr<Node> doomed = dirty_node_named(**p, name);
+  if (doomed) {
+    auto a = fetch_attr(*doomed);
+    if (!a.ok() || a->nlink != 1) doomed.reset();
+  }
   FidRef r(**p);
   NETFS_TRY(r.status());
   NETFS_TRY(ns_->unlink(r.fid(), name));
   // A node that knew the file by this name must now use another of its names (hard links).
   fid_pool_->name_gone(r.fid(), name);
+  if (doomed) doomed->deleted.store(true);
   return ok_status();
+}
+
+std::shared_ptr<Node> Filesystem::dirty_node_named(Node& dir, std::string_view name) {
+  std::optional<p9::FidInfo> d;
+  {
+    FidRef r(dir);
+    if (!r.status().ok()) return nullptr;
+    d = client_->fids().get(r.fid());
+  }
+  if (!d) return nullptr;
+  p9::Path want = d->path;
+  want.emplace_back(name);
+  // Only files with dirty data matter, and there are few: no RPC, no walk of the table
+  // unless one of them has that name.
+  for (auto& inode : engine_->dirty_inodes()) {
+    auto fi = client_->fids().get(static_cast<uint32_t>(inode->backend_id()));
+    if (!fi || fi->path != want) continue;
+    for (auto& n : table_->all()) {
+      std::lock_guard lk(n->io_mu);
+      if (n->inode == inode) return n;
+    }
+  }
+  return nullptr;
 }
 
 Status Filesystem::rmdir(uint64_t parent, std::string_view name) {
@@ -1176,7 +1256,11 @@ void Filesystem::release(FileHandle* fh) {
   // A node the kernel forgot while the file was open (FORGET can come before the
   // asynchronous RELEASE) leaves now, as forget would have let it: written back, then
   // its fids clunked and its engine inode dropped.
-  if (auto gone = table_->prune(n)) retire(std::move(gone));
+  if (auto gone = table_->prune(n)) {
+    retire(std::move(gone));
+    return;
+  }
+  drop_if_deleted_and_unused(n);
 }
 
 Status Filesystem::fsync(FileHandle& fh, bool datasync) {
@@ -1660,18 +1744,22 @@ Status Filesystem::lock_polled(uint32_t fid, const p9::Lock& k, bool sleep, cons
 
 std::vector<UnwrittenFile> Filesystem::sync_all() {
   std::vector<std::shared_ptr<Node>> nodes = table_->all();
+  const size_t known = nodes.size();
   {
     std::lock_guard lk(orphans_mu_);
     nodes.insert(nodes.end(), orphans_.begin(), orphans_.end());
   }
   std::vector<UnwrittenFile> failed;
-  for (auto& n : nodes) {
+  for (size_t i = 0; i < nodes.size(); i++) {
+    auto& n = nodes[i];
     std::shared_ptr<Inode> inode;
     {
       std::lock_guard lk(n->io_mu);
       inode = n->inode;
     }
     if (!inode) continue;
+    // An orphan (forgotten, unopened) whose file has been deleted since.
+    if (i >= known && drop_if_deleted(*n, *inode)) continue;
     Errseq::Cursor cur = inode->wb_err().sample();
     Status st = netfs::fsync(*inode, cur);
     uint64_t left = inode->dirty_bytes();

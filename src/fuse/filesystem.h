@@ -297,6 +297,19 @@ class Filesystem {
   // A node the kernel forgot: write back, then clunk its fids (or keep it, still dirty).
   void retire(std::shared_ptr<Node> n);
   std::string path_of(Node& n);
+  // The engine's refusal hook: logs the start (error) and end (0) of a file's episode of
+  // lasting write-back refusals, once each.
+  void log_refusal(Inode& inode, int error);
+  // With no opener: if we deleted the file's last name (Node::deleted), drops its dirty
+  // data (netfs::discard) and returns true.
+  bool drop_if_deleted(Node& n, Inode& inode);
+  // The node of a file with dirty data named dir/name, by the paths of the I/O fids of
+  // the engine's dirty inodes (no RPC); null when none.
+  std::shared_ptr<Node> dirty_node_named(Node& dir, std::string_view name);
+  // After a forget or the last release: a node the kernel no longer knows, nobody has
+  // open and the table keeps only for its dirty data is dropped and retired when its
+  // file has been deleted.
+  void drop_if_deleted_and_unused(const std::shared_ptr<Node>& n);
 
   const RemoteUrl url_;
   const MountOptions opts_;

@@ -106,4 +106,9 @@ size_t InodeTable::size() const {
   return by_ino_.size();
 }
 
+bool InodeTable::unreferenced(const Node& n) const {
+  std::lock_guard lk(mu_);
+  return n.nlookup == 0;
+}
+
 }  // namespace netfs::fuse

@@ -42,6 +42,8 @@ class InodeTable {
   std::shared_ptr<Node> prune(const std::shared_ptr<Node>& n);
   std::vector<std::shared_ptr<Node>> all() const;
   size_t size() const;
+  // The kernel holds no reference to n (kept in the table for its dirty data).
+  bool unreferenced(const Node& n) const;
 
  private:
   // ref_by_qid with mu_ held.

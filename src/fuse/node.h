@@ -77,6 +77,9 @@ struct Node : std::enable_shared_from_this<Node> {
   // lives at least as long as the Inode is in use (Filesystem::release_cookie).
   std::shared_ptr<cache::StoreCookie> cookie;
   unsigned open_count = 0;
+  // We unlinked the file's last name while it held dirty data: nobody can read that data
+  // any more, so it is dropped when the file is neither open nor known to the kernel.
+  std::atomic<bool> deleted{false};
   // The server's attributes when we last agreed with it, for close-to-open checks.
   bool seen_valid = false;
   uint32_t seen_version = 0;

@@ -2,6 +2,8 @@
 // Wakes every writeback_delay/2 (at most every second) or when kicked by a throttled
 // writer; writes back folios older than writeback_delay, or everything while the engine
 // is over its dirty limit. Write-back it starts is asynchronous: the WorkQueue collects.
+// A file whose write-back the server refuses for a lasting reason is left alone until
+// its back-off ends, then probed with one folio (Engine::flush_turn).
 #include <algorithm>
 #include <chrono>
 
@@ -61,6 +63,23 @@ void Flusher::pass(bool over_limit) {
   for (auto& inode : engine_.dirty_inodes()) {
     WritebackControl wbc;
     if (!over_limit) wbc.dirtied_before_ns = cutoff;
+    // A file the server refuses (ENOSPC, EROFS, ...) waits out its back-off, then sends
+    // one folio: the whole file failing again every pass was ~480 Twrites a second.
+    int refused = 0;
+    switch (engine_.flush_turn(*inode, &refused)) {
+      case Engine::FlushTurn::kNow:
+        break;
+      case Engine::FlushTurn::kLater:
+        bump(engine_.stats().wb_backed_off);
+        // A writer throttled at the limit waits for room this data will not make:
+        // it learns the refusal instead.
+        if (over_limit) engine_.notify_writeback_progress(refused);
+        continue;
+      case Engine::FlushTurn::kProbe:
+        wbc.dirtied_before_ns = UINT64_MAX;
+        wbc.max_bytes = 1;  // the first dirty folio
+        break;
+    }
     auto r = writepages(*inode, wbc);
     if (r.ok() && *r > 0) bump(over_limit ? engine_.stats().flusher_limit_writebacks : engine_.stats().flusher_age_writebacks);
   }

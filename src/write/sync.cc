@@ -96,4 +96,42 @@ Status truncate(Inode& inode, uint64_t new_size) {
   return {};
 }
 
+uint64_t discard(Inode& inode) {
+  Engine& e = inode.engine();
+  Mapping& m = inode.mapping();
+  std::unique_lock io(inode.io_lock_);
+  std::vector<Folio*> drop;
+  int64_t undirtied = 0;
+  {
+    std::unique_lock lk(m.mu_);
+    for (auto it = m.folios_.begin(); it != m.folios_.end();) {
+      Folio* f = it->second;
+      if (f->locked || f->writeback) {
+        f->get_ref();
+        m.cv_.wait(lk, [&] { return !f->locked && !f->writeback; });
+        uint64_t pos = f->pos();
+        f->put_ref();
+        it = m.folios_.lower_bound(pos);
+        continue;
+      }
+      ++it;
+      undirtied += static_cast<int64_t>(f->accounted);
+      m.dirty_bytes_ -= f->accounted;
+      f->accounted = 0;
+      f->dirty = false;
+      m.folios_.erase(f->pos());
+      drop.push_back(f);
+    }
+    if (undirtied) e.account_dirty(inode, -undirtied);
+  }
+  m.cv_.notify_all();
+  gauge_add(e.stats().objs_folios, -static_cast<int64_t>(drop.size()));
+  gauge_add(e.stats().mem_resident_bytes, -static_cast<int64_t>(drop.size() * m.folio_size()));
+  bump(e.stats().wb_discarded_bytes, static_cast<uint64_t>(undirtied));
+  for (Folio* f : drop) f->put_ref();
+  e.end_refusals(inode);
+  e.maybe_clean(inode);
+  return static_cast<uint64_t>(undirtied);
+}
+
 }  // namespace netfs

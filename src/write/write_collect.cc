@@ -225,6 +225,7 @@ void collect_write_results(Request* wreq) {
     bump(e.stats().wb_errors);
     result = -up.error;
   }
+  e.note_writeback_result(inode, up.error, up.transferred);
   e.notify_writeback_progress(up.error);
   e.maybe_clean(inode);
   wreq->complete(result);

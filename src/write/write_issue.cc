@@ -177,7 +177,7 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
   Engine& e = inode.engine();
   std::unique_lock lk(m.mu_);
   auto it = m.folios_.lower_bound(m.folio_pos(*cursor));
-  while (it != m.folios_.end() && it->first < wbc.end && out.size() < max) {
+  while (it != m.folios_.end() && it->first < wbc.end && out.size() < max && *bytes < wbc.max_bytes) {
     Folio* f = it->second;
     if (f->dirty && f->locked && wbc.sync) {
       // A writer is copying into it; fsync must include what was written before, so wait.
@@ -218,7 +218,7 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
     gauge_add(e.stats().mem_writeback_bytes, static_cast<int64_t>(f->accounted));
   }
   *cursor = it == m.folios_.end() ? UINT64_MAX : it->first;
-  return it != m.folios_.end() && it->first < wbc.end;
+  return it != m.folios_.end() && it->first < wbc.end && *bytes < wbc.max_bytes;
 }
 
 }  // namespace
