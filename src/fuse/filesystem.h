@@ -34,6 +34,7 @@
 #include "fuse/inode_table.h"
 #include "fuse/mount_options.h"
 #include "fuse/remote_url.h"
+#include "fuse/spool.h"
 #include "netfs/engine.h"
 #include "netfs/result.h"
 #include "netfs/write.h"
@@ -297,6 +298,16 @@ class Filesystem {
   // A node the kernel forgot: write back, then clunk its fids (or keep it, still dirty).
   void retire(std::shared_ptr<Node> n);
   std::string path_of(Node& n);
+  // ---- the spool (src/fuse/spool.h) ----
+  // At exit, after the last write-back: saves every file's dirty data to the spool.
+  void spool_unwritten();
+  // At mount: uploads the spool's entries of this export, or writes them next to a file
+  // that changed on the server since (NAME.netfs-conflict-TIMESTAMP); an entry that
+  // cannot be written stays for the next mount.
+  void replay_spool();
+  Status replay_one(const Spool& spool, const SpoolEntry& e, std::string* where);
+  // A path for the spool that needs no server: the I/O fid's, else the node's last name.
+  std::string spool_path_of(Node& n, Inode& inode);
   // The engine's refusal hook: logs the start (error) and end (0) of a file's episode of
   // lasting write-back refusals, once each.
   void log_refusal(Inode& inode, int error);

@@ -198,6 +198,9 @@ const MountOptionSpec kOptions[] = {
     // local persistent cache
     {"cache_dir", "PATH", "none", "an absolute directory path", "the local persistent cache (docs/cache.md)",
      [](std::string_view v, O* o) { return v.front() == '/' && (o->cache_dir = std::string(v), true); }},
+    {"spool_dir", "PATH", "cache_dir/spool, else /var/lib/netfs/spool", "an absolute directory path",
+     "where dirty data the daemon cannot write before it exits is saved (docs/fuse.md)",
+     [](std::string_view v, O* o) { return v.front() == '/' && (o->spool_dir = std::string(v), true); }},
     {"cache_size", "SIZE", "1G", "a size of at least 1M", "cached file data at most",
      [](std::string_view v, O* o) { return set_size(v, 1u << 20, kMax, &o->cache_size); }},
     {"cache_min_free", "SIZE", "0", "a size (0: 2% of the cache's filesystem)",

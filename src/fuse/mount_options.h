@@ -43,6 +43,9 @@ struct MountOptions {
   std::string cache_dir;                          // absolute path
   uint64_t cache_size = 1ull << 30;               // bytes of cached file data at most
   uint64_t cache_min_free = 0;                    // free bytes to leave on its filesystem (0: 2%)
+  // where dirty data that cannot be written before the daemon exits is saved (src/fuse/
+  // spool.h); "": cache_dir/spool, else a per-user default
+  std::string spool_dir;                          // absolute path
   // FUSE mount flags passed through
   bool allow_other = false;
   bool default_permissions = false;

@@ -12,6 +12,8 @@ int cmd_stats(const std::string& mountpoint, bool json);
 int cmd_trace(const std::string& mountpoint, bool follow);
 // target: a mountpoint, or a cache directory no mount is using.
 int cmd_cache(const std::string& target, bool drop);
+// `netfs spool [DIR]`: what waits in a spool directory (default: the per-user one).
+int cmd_spool(const std::string& dir);
 // mount(8)'s helper convention: mount.netfs SPEC DIR [-sfnv] [-o OPTIONS].
 int mount_helper_main(int argc, char** argv);
 

@@ -9,6 +9,7 @@
 
 #include "fuse/mount_options.h"
 #include "fuse/mount_session.h"
+#include "fuse/spool.h"
 #include "tools/netfs/commands.h"
 #include "tools/netfs/man_page.h"
 
@@ -53,6 +54,11 @@ int main(int argc, char** argv) {
   cachecmd->add_flag("--drop", drop, "empty it");
   cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR")->required();
 
+  std::string spool_dir;
+  auto* spoolcmd = app.add_subcommand("spool", "dirty data saved at a daemon's exit, waiting for the next mount");
+  spoolcmd->add_option("dir", spool_dir, "a spool directory, or a cache directory (default: " +
+                                             netfs::fuse::default_spool_dir() + ")");
+
   if (argc == 2 && std::strcmp(argv[1], "--man") == 0) {  // no subcommand needed
     fputs(netfs::cli::man_page(NETFS_VERSION).c_str(), stdout);
     return 0;
@@ -74,5 +80,6 @@ int main(int argc, char** argv) {
   if (*stats) return netfs::cli::cmd_stats(mp, json);
   if (*trace) return netfs::cli::cmd_trace(mp, !no_follow);
   if (*cachecmd) return netfs::cli::cmd_cache(mp, drop);
+  if (*spoolcmd) return netfs::cli::cmd_spool(spool_dir);
   return 2;
 }
