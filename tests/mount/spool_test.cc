@@ -4,8 +4,10 @@
 // or, when the server's file changed meanwhile, writes it next to it as
 // NAME.netfs-conflict-TIMESTAMP.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -28,15 +30,32 @@ class Spool : public MountFixture {
   // Writes data to NAME with the server killed before close, then unmounts with plain
   // umount(8), and waits for the exiting daemon's spool entry (bounded: the daemon first
   // tries to write once more, one timeout of 1 s and one retry).
-  void leave_unwritten(const std::string& name, const std::vector<std::byte>& data) {
+  // The daemon of our mount, by its command line (it names our own mountpoint).
+  pid_t daemon_pid() {
+    for (auto& e : std::filesystem::directory_iterator("/proc")) {
+      std::string cmd = slurp(e.path().string() + "/cmdline");
+      std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+      if (cmd.find(" mount ") != std::string::npos && cmd.find(" " + mnt_ + " ") != std::string::npos)
+        return static_cast<pid_t>(std::stol(e.path().filename().string()));
+    }
+    return -1;
+  }
+  void leave_unwritten(const std::string& name, const std::vector<std::byte>& data, bool sigterm = false) {
     ASSERT_TRUE(mount("timeout=1s,retries=1,writeback_delay=3600s,spool_dir=" + spool()));
     int fd = ::open(path(name).c_str(), O_CREAT | O_RDWR, 0644);
     ASSERT_GE(fd, 0) << strerror(errno);
     ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
     diod_->kill_hard();
     EXPECT_NE(::close(fd), 0);  // the write-back failed and close says so
-    auto r = run({"umount", mnt_});
-    ASSERT_EQ(r.status, 0) << r.output;
+    RunResult r;
+    if (sigterm) {
+      pid_t pid = daemon_pid();
+      ASSERT_GT(pid, 0);
+      ASSERT_EQ(::kill(pid, SIGTERM), 0);
+    } else {
+      r = run({"umount", mnt_});
+      ASSERT_EQ(r.status, 0) << r.output;
+    }
     mounted_ = false;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
     while (netfs({"spool", spool()}).output.find("/" + name) == std::string::npos &&
@@ -66,6 +85,14 @@ TEST_F(Spool, PlainUmountWithTheServerDownKeepsTheDataForTheNextMount) {
     std::memcpy(v.data(), s.data(), s.size());
     return v;
   }());
+}
+
+TEST_F(Spool, SigtermWithTheServerDownKeepsTheDataForTheNextMount) {
+  auto data = pattern(150000, 13);
+  leave_unwritten("termed", data, true);
+  ASSERT_TRUE(diod_->start()) << diod_->error();
+  ASSERT_TRUE(mount("spool_dir=" + spool()));
+  EXPECT_EQ(diod_->file("termed"), data);
 }
 
 TEST_F(Spool, AServerFileChangedMeanwhileKeepsBothVersions) {
