@@ -178,10 +178,12 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   co.auth = opts.auth == "munge" ? p9::Auth::kMunge : opts.auth == "none" ? p9::Auth::kNone : p9::Auth::kAuto;
   // A numeric user is a uid: sent as n_uname too, which .L servers prefer (and diod
   // without a user database, -N, needs). A name is left to the server's user database.
-  if (uint32_t id = 0; !opts.uname.empty() && opts.uname.size() < 11 &&
-                       opts.uname.find_first_not_of("0123456789") == std::string::npos &&
-                       (id = static_cast<uint32_t>(std::stoul(opts.uname))) != p9::kNoUname)
-    co.n_uname = id;
+  auto uid = numeric_uname(opts.uname);
+  if (!uid.ok()) {
+    if (why) *why = "uname '" + opts.uname + "' is a number beyond any uid (at most 4294967294)";
+    return uid.error();
+  }
+  if (*uid) co.n_uname = **uid;
   co.msize = opts.msize;
   co.connections = opts.conns;
   co.rpc_timeout = opts.timeout;

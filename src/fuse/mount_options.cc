@@ -79,6 +79,18 @@ bool parse_octal(std::string_view s, uint64_t* v) {
   return ec == std::errc() && end == s.data() + s.size() && !s.empty();
 }
 
+}  // namespace
+
+Result<std::optional<uint32_t>> numeric_uname(std::string_view uname) {
+  if (uname.empty() || uname.find_first_not_of("0123456789") != std::string_view::npos)
+    return std::optional<uint32_t>();
+  uint64_t n;
+  if (!parse_u64(uname, &n) || n >= UINT32_MAX) return make_error(EINVAL, "numeric uname out of range");
+  return std::optional<uint32_t>(static_cast<uint32_t>(n));
+}
+
+namespace {
+
 // A number, or a name this machine's user database knows.
 std::optional<uint32_t> user_id(std::string_view s) {
   uint64_t n;
@@ -157,7 +169,7 @@ const MountOptionSpec kOptions[] = {
      [](std::string_view v, O* o) { return set_duration(v, milliseconds(100), std::chrono::hours(24), &o->timeout); }},
     {"uname", "USER", "root", "a user name or uid",
      "9P attach user, the server acts as this user (a 9p://USER@HOST URL sets it too)",
-     [](std::string_view v, O* o) { return o->uname = std::string(v), true; }},
+     [](std::string_view v, O* o) { return o->uname = std::string(v), numeric_uname(v).ok(); }},
     {"auth", "METHOD", "auto", "auto, none or munge",
      "authentication: munge (diod's MUNGE; needs a munged sharing the server's key), auto (munge when the server "
      "asks for it), none",

@@ -95,4 +95,9 @@ Status parse_mount_options(std::string_view text, MountOptions* out, std::string
 // Mount flags (ro, noexec, nosuid, ...) stay: the mount applies them.
 std::string strip_generic_mount_options(std::string_view text);
 
+// The attach name as a numeric uid, when it is one: Tattach then carries it as n_uname.
+// A name is not (nullopt, ok); digits that do not fit below 9P's "no uid" (2^32-1) are an
+// error rather than a wrapped uid, which could silently attach as root.
+Result<std::optional<uint32_t>> numeric_uname(std::string_view uname);
+
 }  // namespace netfs::fuse

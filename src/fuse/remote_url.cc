@@ -17,6 +17,10 @@ Result<RemoteUrl> parse_remote_url(std::string_view url, std::string* why) {
     if (why) *why = "bad remote '" + std::string(url) + "': " + msg;
     return make_error(EINVAL, "remote url");
   };
+  // The URL becomes the mount's fsname= option; libfuse splits options at ',' and
+  // unescapes '\\', so either character would let a URL smuggle in mount options
+  // (allow_other without the default_permissions it implies, say).
+  if (url.find_first_of(",\\") != std::string_view::npos) return fail("',' and '\\' are not allowed in a remote");
   RemoteUrl r;
   if (url.starts_with("9p+unix://")) {
     std::string_view path = url.substr(10);

@@ -120,5 +120,23 @@ TEST(MountOptions, AuthIsAutoNoneOrMunge) {
   EXPECT_NE(why.find("auth"), std::string::npos) << why;
 }
 
+// 4294967296 used to be cast to uint32_t: uid 0, an attach as root under another name.
+TEST(MountOptions, ANumericUnameBeyondAnyUidIsRefusedNotWrapped) {
+  auto id = numeric_uname("1000");
+  ASSERT_TRUE(id.ok());
+  ASSERT_TRUE(id->has_value());
+  EXPECT_EQ(**id, 1000u);
+  auto name = numeric_uname("alice");
+  ASSERT_TRUE(name.ok());
+  EXPECT_FALSE(name->has_value());
+  EXPECT_FALSE(numeric_uname("4294967296").ok());
+  EXPECT_FALSE(numeric_uname("4294967295").ok());  // 9P's "no uid"
+  EXPECT_FALSE(numeric_uname("99999999999999999999999").ok());
+  MountOptions o;
+  std::string why;
+  EXPECT_FALSE(parse_mount_options("uname=4294967296", &o, &why).ok());
+  EXPECT_TRUE(parse_mount_options("uname=4294967294", &o, &why).ok()) << why;
+}
+
 }  // namespace
 }  // namespace netfs::fuse

@@ -66,5 +66,17 @@ TEST(RemoteUrl, UnixSocketIsTheLongestSocketPrefix) {
   rmdir(dir);
 }
 
+// The URL becomes the fsname= mount option: a ',' would end it and start options of the
+// URL's choosing (allow_other without default_permissions), a '\\' would escape one.
+TEST(RemoteUrl, RefusesCharactersThatWouldInjectMountOptions) {
+  std::string why;
+  EXPECT_FALSE(parse_remote_url("9p://a,allow_other,fsname=x@host/e", &why).ok());
+  EXPECT_NE(why.find("','"), std::string::npos) << why;
+  EXPECT_FALSE(parse_remote_url("9p://host/e,allow_other", &why).ok());
+  EXPECT_FALSE(parse_remote_url("9p://u\\@host/e", &why).ok());
+  EXPECT_FALSE(parse_remote_url("9p+unix:///run/x,allow_other/e", &why).ok());
+  EXPECT_TRUE(parse_remote_url("9p://u@host/e", &why).ok()) << why;
+}
+
 }  // namespace
 }  // namespace netfs::fuse
