@@ -588,8 +588,13 @@ Result<struct stat> Filesystem::getattr(uint64_t ino) {
   note_use(**n);
   auto a = fetch_attr(**n);
   if (a.ok() && a->qid.path == (*n)->qid.path) return to_stat(**n, *a);
-  if (nameless(**n, a))
+  if (nameless(**n, a)) {
     if (auto st = stat_of_nameless_open(**n)) return *st;
+    // The name leads to another file now, or nowhere: ESTALE makes the kernel look the
+    // name up again (LOOKUP_REVAL), where the other file's attributes under this inode
+    // would be believed, its size set on our cached data.
+    return make_error(ESTALE, "getattr");
+  }
   if (!a.ok()) return a.error();
   return to_stat(**n, *a);
 }
@@ -936,8 +941,10 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
   }
   // Close-to-open: every open asks the server whether the file changed.
   auto a = fetch_attr(n);
-  if (nameless(n, a))
+  if (nameless(n, a)) {
     if (auto o = open_nameless(*nr, flags)) return finish_open(std::move(*o));
+    return make_error(ESTALE, "open");  // as in getattr: the kernel looks the name up again
+  }
   if (!a.ok()) return a.error();
   return finish_open(open_node(*nr, flags, *a, landed));
 }

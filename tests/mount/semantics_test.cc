@@ -403,6 +403,26 @@ INSTANTIATE_TEST_SUITE_P(Removers, NameGone,
                          remover_name);
 
 
+// A name the kernel still trusts (entry_timeout) that the server now gives to another file
+// (renamed over it there), reached through a node whose fid was the file's open fid: stat
+// and open took the other file's attributes as this node's (its inode number with the
+// other file's size, then our cached bytes cut or padded to it). Now the mount answers
+// ESTALE and the kernel looks the name up again.
+TEST_F(Semantics, ANameRenamedOverOnTheServerIsLookedUpAgain) {
+  ASSERT_TRUE(mount("attr_timeout=0,entry_timeout=60"));
+  std::string old_data = random_text(3000, 21), new_data = random_text(7000, 22);
+  put(path("f"), old_data);
+  struct stat before {};
+  ASSERT_EQ(::stat(path("f").c_str(), &before), 0) << strerror(errno);
+  std::ofstream(server_path("g"), std::ios::binary) << new_data;
+  ASSERT_EQ(::rename(server_path("g").c_str(), server_path("f").c_str()), 0) << strerror(errno);
+  struct stat after {};
+  ASSERT_EQ(::stat(path("f").c_str(), &after), 0) << strerror(errno);
+  EXPECT_EQ(static_cast<size_t>(after.st_size), new_data.size());
+  EXPECT_NE(after.st_ino, before.st_ino);
+  EXPECT_TRUE(same(slurp(path("f")), new_data));
+}
+
 // ---------------------------------------------------------------- open flags
 
 // O_APPEND writes at the end, each write whole, also from two descriptors in turn.
