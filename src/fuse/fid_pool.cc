@@ -9,7 +9,11 @@ FidRef::FidRef(Node& n) : lk_(n.fid_mu, std::defer_lock) {
   for (int attempt = 0; attempt < 3; attempt++) {
     lk_.lock();
     fid_ = n.fid;
-    if (!n.pool || !n.pool->dead(fid_)) return;
+    if (!n.pool) return;
+    if (!n.pool->dead(fid_)) {
+      n.pool->touch(n);
+      return;
+    }
     lk_.unlock();
     Status st = n.pool->restore(n, fid_);
     if (!st.ok()) {
@@ -51,7 +55,7 @@ Status FidPool::restore(Node& n, uint32_t seen) {
       n.fid_is_io = false;
       std::rotate(n.names.begin(), n.names.begin() + static_cast<ptrdiff_t>(i),
                   n.names.begin() + static_cast<ptrdiff_t>(i) + 1);
-      rewalked_.fetch_add(1, std::memory_order_relaxed);
+      reopened_.fetch_add(1, std::memory_order_relaxed);
       lk.unlock();
       drop_old();
       return ok_status();
@@ -69,6 +73,49 @@ Status FidPool::restore(Node& n, uint32_t seen) {
   lk.unlock();
   drop_old();
   return make_error(ENOENT, "fuse: no name of the file leads to it any more");
+}
+
+void FidPool::touch(Node& n) {
+  std::weak_ptr<Node> w = n.weak_from_this();
+  if (w.expired()) return;  // not owned by a shared_ptr: not a table's node
+  std::lock_guard lk(mu_);
+  if (n.in_lru) {
+    lru_.splice(lru_.begin(), lru_, n.lru_pos);
+  } else {
+    lru_.push_front(std::move(w));
+    n.lru_pos = lru_.begin();
+    n.in_lru = true;
+  }
+}
+
+void FidPool::forget(Node& n) {
+  std::lock_guard lk(mu_);
+  if (!n.in_lru) return;
+  lru_.erase(n.lru_pos);
+  n.in_lru = false;
+}
+
+void FidPool::trim() {
+  if (!release_) return;
+  std::unique_lock t(trim_mu_, std::try_to_lock);
+  if (!t) return;
+  size_t budget;
+  {
+    std::lock_guard lk(mu_);
+    budget = lru_.size();
+  }
+  while (budget-- > 0 && held() > max_) {
+    std::shared_ptr<Node> n;
+    {
+      std::lock_guard lk(mu_);
+      if (lru_.empty()) return;
+      n = lru_.back().lock();
+      lru_.pop_back();
+      if (n) n->in_lru = false;
+    }
+    if (!n || release_(*n)) continue;
+    touch(*n);  // busy: it was used just now, in effect
+  }
 }
 
 void FidPool::name_gone(uint32_t dir, std::string_view name, uint64_t keep) {

@@ -227,7 +227,9 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   root->qid = rootq->qid;
   root->fid = p9::Namespace::root();
   root->names.emplace_back();  // the export root itself
-  fs->fid_pool_ = std::make_unique<FidPool>(*fs->ns_, *fs->client_);
+  Filesystem* self = fs.get();
+  fs->fid_pool_ = std::make_unique<FidPool>(*fs->ns_, *fs->client_, opts.max_fids,
+                                            [self](Node& n) { return self->release_fids(n); });
   fs->table_ = std::make_unique<InodeTable>(std::move(root), fs->fid_pool_.get());
   fs->engine_->set_refusal_hook([raw = fs.get()](Inode& i, int err) { raw->log_refusal(i, err); });
   fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
@@ -355,7 +357,10 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const 
   // The fresh fid names the file by its current path; the old one may not (rename).
   if (!used) swap_fid(*n, e->fid);
   n->parent_ino.store(parent.ino, std::memory_order_relaxed);
-  return EntryReply{n->ino, to_stat(*n, *a)};
+  fid_pool_->touch(*n);
+  EntryReply out{n->ino, to_stat(*n, *a)};
+  fid_pool_->trim();
+  return out;
 }
 
 void Filesystem::give_to_caller(uint32_t fid, const Caller& who, Node& parent, p9::Attr* a) {
@@ -490,6 +495,10 @@ Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
   }
   n.io_fid = c->fid;
   n.io_writable = writable;
+  if (n.io_evicted) {
+    n.io_evicted = false;
+    fid_pool_->count_reopened();
+  }
   n.cookie = cookie_for(n, coherency_of(a));
   n.inode = engine_->new_inode(*backend_, c->fid, size, n.cookie.get());
   note_io_node_locked(n);
@@ -548,6 +557,44 @@ void Filesystem::retire(std::shared_ptr<Node> n) {
   }
   if (io_fid != p9::kNoFid) (void)ns_->clunk(io_fid);
   swap_fid(*n, p9::kNoFid);
+  fid_pool_->forget(*n);
+}
+
+bool Filesystem::release_fids(Node& n) {
+  std::unique_lock io(n.io_mu, std::try_to_lock);
+  if (!io) return false;
+  std::unique_lock f(n.fid_mu, std::try_to_lock);
+  if (!f) return false;  // an RPC on it is under way
+  // Only the node holds its engine inode: no open file, no request in flight, not on the
+  // engine's dirty or copy lists; and no POSIX lock fid (those go with the last release).
+  bool io_idle = n.io_fid == p9::kNoFid ||
+                 (n.open_count == 0 && n.posix_lock_fid.load() == p9::kNoFid &&
+                  (!n.inode || (n.inode.use_count() == 1 && n.inode->dirty_bytes() == 0)));
+  uint32_t io_fid = p9::kNoFid, walked = p9::kNoFid;
+  if (io_idle && n.io_fid != p9::kNoFid) {
+    io_fid = n.io_fid;
+    detach_io_locked(n);
+    n.io_fid = p9::kNoFid;
+    n.io_evicted = true;
+  }
+  if (n.fid != p9::kNoFid && n.fid != p9::Namespace::root()) {
+    if (!n.fid_is_io) {
+      walked = n.fid;
+      n.fid = p9::kNoFid;
+    } else if (n.fid == io_fid) {
+      n.fid = p9::kNoFid;  // the I/O fid, clunked once below
+      n.fid_is_io = false;
+    }
+  }
+  bool none = n.io_fid == p9::kNoFid && n.fid == p9::kNoFid;
+  f.unlock();
+  io.unlock();
+  for (uint32_t fid : {io_fid, walked}) {
+    if (fid == p9::kNoFid) continue;
+    (void)ns_->clunk(fid);
+    fid_pool_->count_closed(1);
+  }
+  return none;
 }
 
 // ---------------------------------------------------------------- namespace
@@ -586,6 +633,7 @@ Result<struct stat> Filesystem::getattr(uint64_t ino) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
   note_use(**n);
+  OnExit trimmed{[&] { fid_pool_->trim(); }};  // the fid may have been walked again
   auto a = fetch_attr(**n);
   if (a.ok() && a->qid.path == (*n)->qid.path) return to_stat(**n, *a);
   if (nameless(**n, a)) {
@@ -720,6 +768,7 @@ Result<Filesystem::Opened> Filesystem::finish_open(Result<Opened> o, bool server
 Result<std::string> Filesystem::readlink(uint64_t ino) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
+  OnExit trimmed{[&] { fid_pool_->trim(); }};  // after the FidRef below lets go
   FidRef r(**n);
   return ns_->readlink(r.fid());
 }
@@ -889,9 +938,10 @@ void Filesystem::refresh_below(const p9::Path& from, const p9::Path& prefix) {
     FidPool::rename_names(*n, from, prefix);
     p9::Path path;
     {
-      FidRef r(*n);
-      if (r.fid() == p9::kNoFid || r.fid() == p9::Namespace::root()) continue;
-      auto fi = client_->fids().get(r.fid());
+      // Not a FidRef: a node without a fid walks one along its (moved) names when used.
+      std::shared_lock r(n->fid_mu);
+      if (n->fid == p9::kNoFid || n->fid == p9::Namespace::root()) continue;
+      auto fi = client_->fids().get(n->fid);
       if (!fi || fi->path.size() <= prefix.size() || !std::equal(prefix.begin(), prefix.end(), fi->path.begin()))
         continue;
       path = fi->path;  // already moved by the client's FidTable
@@ -946,7 +996,9 @@ Result<Filesystem::Opened> Filesystem::open(uint64_t ino, int flags) {
     return make_error(ESTALE, "open");  // as in getattr: the kernel looks the name up again
   }
   if (!a.ok()) return a.error();
-  return finish_open(open_node(*nr, flags, *a, landed));
+  auto o = finish_open(open_node(*nr, flags, *a, landed));
+  fid_pool_->trim();
+  return o;
 }
 
 std::optional<Result<Filesystem::Opened>> Filesystem::open_nameless(const std::shared_ptr<Node>& n, int flags) {
@@ -1032,6 +1084,9 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   bool used = false;
   auto n = table_->add_lookup(a->qid, c->fid, &used, /*fid_is_io=*/true);
   n->parent_ino.store(parent, std::memory_order_relaxed);
+  fid_pool_->touch(*n);
+  // Open by now (or failed): the pool keeps its I/O fid.
+  OnExit trimmed{[&] { fid_pool_->trim(); }};
   // Opens n as any open would, with these attributes.
   auto open_as_any = [&]() -> Result<std::pair<EntryReply, Opened>> {
     auto o = finish_open(open_node(n, flags, *a), /*server_truncated=*/true);
@@ -1270,9 +1325,11 @@ void Filesystem::release(FileHandle* fh) {
   // its fids clunked and its engine inode dropped.
   if (auto gone = table_->prune(n)) {
     retire(std::move(gone));
+    fid_pool_->trim();
     return;
   }
   drop_if_deleted_and_unused(n);
+  fid_pool_->trim();  // its fids may be given back now
 }
 
 Status Filesystem::fsync(FileHandle& fh, bool datasync) {
@@ -1339,6 +1396,7 @@ std::vector<EntryReply> Filesystem::readdirplus(DirHandle& dh, size_t first, siz
           out[i] = EntryReply{n->ino, to_stat(*n, *a)};
         else
           forget(n->ino, 1);
+        fid_pool_->trim();  // the fetch may have walked a fid again
       });
     } else if (dh.fetch_attrs) {
       fetches.emplace_back([this, &out, &dh, i, name = d.name] {
@@ -1465,6 +1523,7 @@ void Filesystem::releasedir(DirHandle* dh) { delete dh; }
 Result<p9::Bytes> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
+  OnExit trimmed{[&] { fid_pool_->trim(); }};  // after the FidRef below lets go
   note_use(**n);
   FidRef r(**n);
   return ns_->getxattr(r.fid(), name);
@@ -1473,6 +1532,7 @@ Result<p9::Bytes> Filesystem::getxattr(uint64_t ino, std::string_view name) {
 Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
+  OnExit trimmed{[&] { fid_pool_->trim(); }};  // after the FidRef below lets go
   FidRef r(**n);
   return ns_->listxattr(r.fid());
 }
@@ -1980,7 +2040,9 @@ Status Filesystem::replay_one(const Spool& spool, const SpoolEntry& e, std::stri
 std::string Filesystem::stats_text() {
   std::string s = engine_->stats().format_text();
   s += "9P     : msize=" + std::to_string(client_->msize()) + " " + client_->stats().format() + "\n";
-  s += "FUSE   : nodes=" + std::to_string(table_->size()) + "\n";
+  s += "FUSE   : nodes=" + std::to_string(table_->size()) + " fids=" + std::to_string(fid_pool_->held()) +
+       " max_fids=" + std::to_string(fid_pool_->max_fids()) + " fids_closed=" + std::to_string(fid_pool_->closed()) +
+       " fids_reopened=" + std::to_string(fid_pool_->reopened()) + "\n";
   if (store_)
     s += "Store  : usage=" + std::to_string(store_->usage()) + " " + store_->stats().text() + "\n";
   return s;
@@ -2015,6 +2077,10 @@ std::string Filesystem::stats_json() {
   put("p9_disconnects", cs.disconnects.load());
   put("p9_reconnects", cs.reconnects.load());
   put("fuse_nodes", table_->size());
+  put("fuse_fids", fid_pool_->held());  // server fids the client holds now
+  put("fuse_max_fids", fid_pool_->max_fids());
+  put("fuse_fids_closed", fid_pool_->closed());
+  put("fuse_fids_reopened", fid_pool_->reopened());
   put("fuse_listings_fetched", listings_fetched_.load(std::memory_order_relaxed));
   if (store_) {
     put("cache_usage_bytes", store_->usage());

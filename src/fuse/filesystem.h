@@ -297,6 +297,10 @@ class Filesystem {
   std::string listing_server() const { return url_.to_string() + "#listings"; }
   // A node the kernel forgot: write back, then clunk its fids (or keep it, still dirty).
   void retire(std::shared_ptr<Node> n);
+  // FidPool's release: gives back n's walked fid, and its I/O fid (with the engine inode
+  // and its cached data) when no file of it is open and nothing of it is dirty or in
+  // flight. Never blocks (try-locks); true when n holds no fid any more.
+  bool release_fids(Node& n);
   std::string path_of(Node& n);
   // ---- the spool (src/fuse/spool.h) ----
   // At exit, after the last write-back: saves every file's dirty data to the spool.

@@ -24,6 +24,10 @@ struct MountOptions {
   std::string uname = "root";                     // attach name; a URL's USER@ sets it too
   std::string auth = "auto";                      // auto, none or munge (p9::Auth)
   unsigned conns = 1;                             // connections to the server; data RPCs spread over them
+  // Server fids the mount keeps for files nobody has open (walked names, idle I/O fids):
+  // beyond this many, the least recently used are closed and walked again when needed.
+  // Open files and fids in use are never closed, so the count may exceed it meanwhile.
+  size_t max_fids = 512;
   // engine
   uint64_t memory = 0;                            // folio budget (0: a quarter of RAM)
   uint64_t dirty_limit = 256ull << 20;

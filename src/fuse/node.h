@@ -7,6 +7,9 @@
 // a path per fid, so after a rename the old fid may name nothing: every lookup that finds
 // an existing node hands it the fresh fid (swap_fid), under fid_mu exclusive, while users
 // of the fid hold fid_mu shared for the length of one RPC.
+// Both fids may be given back while the node is unused (FidPool, `-o max_fids`): the
+// walked one is walked again along `names` by the next FidRef, the I/O fid (with the
+// engine Inode) is opened again by the next open.
 //
 // A regular file we created (Filesystem::create) has no walked fid at first: `fid` is
 // then its open I/O fid (fid_is_io), which can answer getattr, setattr, xattrs and link
@@ -80,6 +83,8 @@ struct Node : std::enable_shared_from_this<Node> {
   // We unlinked the file's last name while it held dirty data: nobody can read that data
   // any more, so it is dropped when the file is neither open nor known to the kernel.
   std::atomic<bool> deleted{false};
+  // The pool closed the I/O fid (FidPool): the next open counts as a reopen (io_mu).
+  bool io_evicted = false;
   // The server's attributes when we last agreed with it, for close-to-open checks.
   bool seen_valid = false;
   uint32_t seen_version = 0;

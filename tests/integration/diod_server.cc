@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,6 +80,10 @@ bool DiodServer::start() {
     if (fd >= 0) {
       dup2(fd, 1);
       dup2(fd, 2);
+    }
+    if (fd_limit_) {
+      struct rlimit rl{fd_limit_, fd_limit_};
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
     }
     // -f foreground, -n no auth, -N no user database (we run as whoever we are), -L
     // stderr so a failing test can show the log.

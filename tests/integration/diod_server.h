@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -25,6 +27,9 @@ class DiodServer {
   DiodServer(const DiodServer&) = delete;
   DiodServer& operator=(const DiodServer&) = delete;
 
+  // The descriptors diod may have open (RLIMIT_NOFILE, as `ulimit -n` before starting
+  // it); 0 (the default): inherited. Takes effect at the next start().
+  void set_fd_limit(uint64_t n) { fd_limit_ = n; }
   // False (with a message in error()) if diod is missing or did not come up.
   bool start();
   // SIGKILL, as a crash would: the connection breaks without any goodbye.
@@ -51,6 +56,7 @@ class DiodServer {
   std::string workdir_;  // dir_'s parent: also holds the log and the unix socket
   p9::Endpoint ep_;
   pid_t pid_ = -1;
+  uint64_t fd_limit_ = 0;
   std::string error_;
 };
 
