@@ -44,6 +44,19 @@ class Mapping {
   std::condition_variable cv_;  // a folio unlocked or finished write-back
   std::map<uint64_t, Folio*> folios_;  // keyed by pos; each holds a folio reference
   uint64_t nr_writeback_ = 0;          // folios under write-back
+  // No folio below this position is dirty or waits for a copy to the cache, so
+  // write-back starts its walk here instead of at the file's first folio (as Linux finds
+  // dirty pages by a tag). Without it every flusher pass and every throttled writer's
+  // kick walked every clean folio of a large file under mu_, blocking writers and
+  // collectors the while: the larger the memory budget, the more folios, the slower a
+  // long sequential write (issue 16). Lowered by note_dirty_locked wherever a folio
+  // becomes dirty or copy_to_cache; raised only by write-back's walk (pick_batch) past
+  // folios it saw settled, in one hold of mu_.
+  uint64_t dirty_from_ = UINT64_MAX;
+  // Requires: mu_ held. The folio at pos just became dirty or copy_to_cache.
+  void note_dirty_locked(uint64_t pos) {
+    if (pos < dirty_from_) dirty_from_ = pos;
+  }
   // Sum of dirty_len() over folios. Changed under mu_; read without it by
   // Engine::maybe_clean, which holds the engine lock (taken after mu_ elsewhere).
   std::atomic<uint64_t> dirty_bytes_{0};

@@ -57,6 +57,7 @@ using Gauge = std::atomic<int64_t>;
   X(mem, evicted)           /* clean folios evicted for the memory budget */           \
   X(mem, invalidated)       /* clean folios dropped because the server copy changed */ \
   X(wb, redirtied)          /* folios kept dirty after a failed write-back */          \
+  X(wb, folios_walked)      /* folios write-back looked at to find dirty ones */       \
   X(wb, errors)             /* errors recorded in an inode's error sequence */         \
   X(wb, refusals)           /* write-back refused with a lasting error (ENOSPC, ...) */ \
   X(wb, refused_files)      /* files that began an episode of such refusals */         \

@@ -74,6 +74,7 @@ void unlock_folios(Request* rreq, uint64_t upto) {
       // reader never waits for the cache.
       if (copy && f->uptodate && !f->dirty && retry::overlaps(rreq->fetched_ranges_, f->pos(), f->end())) {
         f->copy_to_cache = true;
+        m.note_dirty_locked(f->pos());
         copied = true;
       }
       NETFS_TRACE(e.trace(), folio, folio_read_done, rreq->debug_id_, 0, 0, 0, f->pos(), f->size(),

@@ -120,6 +120,7 @@ Result<size_t> perform_write(Inode& inode, uint64_t pos, const void* buf, size_t
       } else {
         f->dirty = true;
         f->dirtied_at_ns = write::now_ns();
+        m.note_dirty_locked(f->pos());
       }
       f->dirty_from = from;
       f->dirty_to = to;

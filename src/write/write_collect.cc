@@ -59,6 +59,7 @@ void unlock_folios(Request* wreq, uint64_t upto) {
       gauge_add(e.stats().mem_writeback_bytes, -static_cast<int64_t>(f->accounted));
       if (retry::overlaps(wreq->failed_ranges_, f->pos() + f->dirty_from, f->pos() + f->dirty_to)) {
         f->dirty = true;  // keep the user's bytes for the next write-back
+        m.note_dirty_locked(f->pos());
         bump(e.stats().wb_redirtied);
         NETFS_TRACE(e.trace(), folio, folio_redirty, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
         continue;

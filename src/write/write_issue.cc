@@ -131,7 +131,9 @@ void wait_for_writeback(Inode& inode, uint64_t start, uint64_t end) {
   Mapping& m = inode.mapping();
   std::unique_lock lk(m.mu_);
   m.cv_.wait(lk, [&] {
-    if (m.nr_writeback_ == 0) return true;
+    // The whole file (fsync): the count says it, without a walk over every folio at each
+    // completion's wake.
+    if (m.nr_writeback_ == 0 || (start == 0 && end == UINT64_MAX)) return m.nr_writeback_ == 0;
     for (auto it = m.folios_.lower_bound(m.folio_pos(start)); it != m.folios_.end() && it->first < end; ++it)
       if (it->second->writeback) return false;
     return true;
@@ -147,7 +149,8 @@ Status flush_range(Inode& inode, uint64_t start, uint64_t end) {
     bool dirty = false;
     {
       std::lock_guard lk(m.mu_);
-      for (auto it = m.folios_.lower_bound(m.folio_pos(start)); it != m.folios_.end() && it->first < end; ++it)
+      for (auto it = m.folios_.lower_bound(std::max(m.folio_pos(start), m.dirty_from_));
+           it != m.folios_.end() && it->first < end; ++it)
         if (it->second->dirty) {
           dirty = true;
           break;
@@ -176,11 +179,25 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
   Mapping& m = inode.mapping();
   Engine& e = inode.engine();
   std::unique_lock lk(m.mu_);
-  auto it = m.folios_.lower_bound(m.folio_pos(*cursor));
+  // Nothing to pick below dirty_from_. Starting at or below it, the walk may raise it
+  // past every folio it leaves settled (neither dirty nor waiting for the cache), as long
+  // as it has not seen one that stays so and has not let go of mu_.
+  const uint64_t walk_from = m.folio_pos(*cursor);
+  bool raise = walk_from <= m.dirty_from_;
+  auto settled = [&](Folio* f) {
+    if (raise && !f->dirty && !f->copy_to_cache)
+      m.dirty_from_ = std::max(m.dirty_from_, f->pos() + f->size());
+    else
+      raise = false;
+  };
+  auto it = m.folios_.lower_bound(std::max(walk_from, m.dirty_from_));
+  uint64_t walked = 0;
   while (it != m.folios_.end() && it->first < wbc.end && out.size() < max && *bytes < wbc.max_bytes) {
     Folio* f = it->second;
+    walked++;
     if (f->dirty && f->locked && wbc.sync) {
       // A writer is copying into it; fsync must include what was written before, so wait.
+      raise = false;
       it = m.wait_unlocked_locked(lk, f);
       continue;
     }
@@ -188,6 +205,7 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
     if (!f->dirty && f->copy_to_cache && !f->locked && !f->writeback) {
       // Read from the server: copy it to the cache only (stream 1), whole.
       f->copy_to_cache = false;
+      settled(f);
       cache::Cookie* cookie = inode.cookie();
       uint64_t size = inode.size_locked();
       if (!f->uptodate || !cookie || !cookie->write_enabled() || f->pos() >= size) continue;
@@ -198,14 +216,24 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
       out.push_back(Picked{f, 0, limit, 0, 0, true});
       continue;
     }
-    if (!f->dirty || f->locked || f->writeback || f->dirtied_at_ns > wbc.dirtied_before_ns) continue;
+    if (!f->dirty || f->locked || f->writeback || f->dirtied_at_ns > wbc.dirtied_before_ns) {
+      settled(f);
+      continue;
+    }
     f->copy_to_cache = false;  // the cache stream copies it with the upload
     uint64_t size = inode.size_locked();
-    if (f->pos() >= size) continue;  // beyond EOF: truncate is about to drop it
+    if (f->pos() >= size) {  // beyond EOF: truncate is about to drop it
+      settled(f);
+      continue;
+    }
     size_t limit = static_cast<size_t>(std::min<uint64_t>(f->size(), size - f->pos()));
     size_t up_from = f->dirty_from, up_to = std::min(f->dirty_to, limit);
-    if (up_from >= up_to) continue;
+    if (up_from >= up_to) {
+      settled(f);
+      continue;
+    }
     f->dirty = false;
+    settled(f);
     f->writeback = true;
     m.nr_writeback_++;
     f->get_ref();
@@ -217,6 +245,8 @@ bool pick_batch(Inode& inode, const WritebackControl& wbc, uint64_t* cursor, std
     *bytes += up_to - up_from;
     gauge_add(e.stats().mem_writeback_bytes, static_cast<int64_t>(f->accounted));
   }
+  if (raise && it == m.folios_.end()) m.dirty_from_ = UINT64_MAX;  // settled to the end
+  bump(e.stats().wb_folios_walked, walked);
   *cursor = it == m.folios_.end() ? UINT64_MAX : it->first;
   return it != m.folios_.end() && it->first < wbc.end && *bytes < wbc.max_bytes;
 }
