@@ -26,6 +26,43 @@ FidRef::FidRef(Node& n) : lk_(n.fid_mu, std::defer_lock) {
   err_ = make_error(ESTALE, "fuse: the file's names keep going away");
 }
 
+FidRef::FidRef(Node& n, std::try_to_lock_t) : lk_(n.fid_mu) {
+  fid_ = n.fid;
+  if (!n.pool) return;
+  if (n.pool->dead(fid_)) {
+    fid_ = p9::kNoFid;
+    err_ = make_error(EAGAIN, "fuse: the fid needs a restore");
+    return;
+  }
+  n.pool->touch(n);
+}
+
+FidPair::FidPair(Node& a, Node& b) {
+  for (int attempt = 0; attempt < 3; attempt++) {
+    first_.emplace(a);
+    if (!first_->status().ok() || &a == &b) return;
+    second_.emplace(b, std::try_to_lock);
+    if (second_->status().ok()) return;
+    second_.reset();
+    first_.reset();
+    FidRef alone(b);  // restores b while nothing else is held
+    if (!alone.status().ok()) {
+      err_ = alone.status().error();
+      return;
+    }
+  }
+  second_.reset();
+  first_.reset();
+  err_ = make_error(ESTALE, "fuse: the file's names keep going away");
+}
+
+Status FidPair::status() const {
+  if (err_) return Status(*err_);
+  if (!first_) return make_error(ESTALE, "fuse: no fid");
+  NETFS_TRY(first_->status());
+  return second_ ? second_->status() : ok_status();
+}
+
 void FidPool::note_name_locked(Node& n, uint32_t fid) {
   auto fi = client_.fids().get(fid);
   if (!fi) return;

@@ -343,6 +343,7 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const 
   Result<p9::Entry> e = make_error(EIO);
   {
     FidRef r(parent);
+    NETFS_TRY(r.status());
     e = ns_->lookup(r.fid(), name);
   }
   if (!e.ok()) return e.error();
@@ -480,6 +481,7 @@ Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
   Result<p9::Entry> c = make_error(EIO);
   {
     FidRef r(n);
+    NETFS_TRY(r.status());
     c = ns_->walk(r.fid(), {});
   }
   if (!c.ok()) return c.error();
@@ -557,6 +559,12 @@ void Filesystem::retire(std::shared_ptr<Node> n) {
   }
   if (io_fid != p9::kNoFid) (void)ns_->clunk(io_fid);
   swap_fid(*n, p9::kNoFid);
+  {
+    // A retired node can still be reached through a snapshot of the table (refresh_below):
+    // with its names it would walk a fresh fid there that nobody clunks again.
+    std::unique_lock lk(n->fid_mu);
+    n->names.clear();
+  }
   fid_pool_->forget(*n);
 }
 
@@ -710,6 +718,7 @@ Result<struct stat> Filesystem::setattr(uint64_t ino, const struct stat& in, int
   if (to_set & set_attr::kCtime) sa.valid |= p9::setattr_mask::kCtime;
   if (sa.valid) {
     FidRef r(n);
+    NETFS_TRY(r.status());
     Status st = ns_->setattr(r.fid(), sa);
     if (!st.ok()) return st.error();
   }
@@ -737,6 +746,7 @@ Status Filesystem::truncate_node(Node& n, Inode* inode, uint64_t size) {
     sa.valid = p9::setattr_mask::kSize;
     sa.size = size;
     FidRef r(n);
+    NETFS_TRY(r.status());
     return ns_->setattr(r.fid(), sa);
   }();
   drop_tail();
@@ -753,6 +763,7 @@ Status Filesystem::apply_open_flags(FileHandle& fh, bool server_truncated) {
   p9::SetAttr sa;
   sa.valid = p9::setattr_mask::kMtime | p9::setattr_mask::kCtime;
   FidRef r(*fh.node);
+  NETFS_TRY(r.status());
   return ns_->setattr(r.fid(), sa);
 }
 
@@ -770,6 +781,7 @@ Result<std::string> Filesystem::readlink(uint64_t ino) {
   if (!n.ok()) return n.error();
   OnExit trimmed{[&] { fid_pool_->trim(); }};  // after the FidRef below lets go
   FidRef r(**n);
+  NETFS_TRY(r.status());
   return ns_->readlink(r.fid());
 }
 
@@ -780,6 +792,7 @@ Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mod
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
+    NETFS_TRY(r.status());
     auto q = ns_->mknod(r.fid(), name, mode, major(rdev), minor(rdev), who.gid);
     if (!q.ok()) return q.error();
   }
@@ -792,6 +805,7 @@ Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mod
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
+    NETFS_TRY(r.status());
     auto q = ns_->mkdir(r.fid(), name, mode & 07777, who.gid);
     if (!q.ok()) return q.error();
   }
@@ -805,6 +819,7 @@ Result<EntryReply> Filesystem::symlink(uint64_t parent, std::string_view name, s
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
+    NETFS_TRY(r.status());
     auto q = ns_->symlink(r.fid(), name, target, who.gid);
     if (!q.ok()) return q.error();
   }
@@ -818,9 +833,9 @@ Result<EntryReply> Filesystem::link(uint64_t ino, uint64_t newparent, std::strin
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   {
-    FidRef rp(**p);
-    FidRef rn(**n);
-    Status st = ns_->link(rp.fid(), rn.fid(), name);
+    FidPair f(**p, **n);
+    NETFS_TRY(f.status());
+    Status st = ns_->link(f.first(), f.second(), name);
     if (!st.ok()) return st.error();
   }
   return enter(**p, name);
@@ -904,12 +919,10 @@ Status Filesystem::rename(uint64_t parent, std::string_view name, uint64_t newpa
   }
   p9::Path from;
   {
-    FidRef ro(**p);
-    FidRef rn(**np);
-    NETFS_TRY(ro.status());
-    NETFS_TRY(rn.status());
-    if (auto fi = client_->fids().get(ro.fid())) from = fi->path, from.emplace_back(name);
-    NETFS_TRY(ns_->rename(ro.fid(), name, rn.fid(), newname));
+    FidPair f(**p, **np);
+    NETFS_TRY(f.status());
+    if (auto fi = client_->fids().get(f.first())) from = fi->path, from.emplace_back(name);
+    NETFS_TRY(ns_->rename(f.first(), name, f.second(), newname));
   }
   // diod names fids by path: give the moved node a fid that names its new place, and,
   // for a directory, every node we know below it.
@@ -1067,6 +1080,7 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   Result<p9::Created> c = make_error(EIO);
   {
     FidRef r(**p);
+    NETFS_TRY(r.status());
     c = ns_->create(r.fid(), name, sflags, mode & 07777, who.gid);
   }
   if (!c.ok()) return c.error();
@@ -1249,6 +1263,7 @@ void Filesystem::record_after_flush(const std::shared_ptr<Node>& n, uint64_t siz
     n->flush_rec_ready = true;
   };
   FidRef r(*n);  // held while the call is queued: the fid is not clunked before it
+  if (!r.status().ok()) return;  // no name leads to the file: no record to make
   auto m = p9::encode(p9::msg::Tgetattr{r.fid(), p9::getattr_mask::kBasic});
   if (!m.ok()) return;
   // kFail: resent after a reconnect it would answer for a much later moment, when other
@@ -1412,6 +1427,7 @@ std::vector<EntryReply> Filesystem::readdirplus(DirHandle& dh, size_t first, siz
 Result<std::vector<p9::Dirent>> Filesystem::fetch_listing(Node& n) {
   listings_fetched_.fetch_add(1, std::memory_order_relaxed);
   FidRef r(n);
+  NETFS_TRY(r.status());
   return ns_->readdir_all(r.fid());
 }
 
@@ -1526,6 +1542,7 @@ Result<p9::Bytes> Filesystem::getxattr(uint64_t ino, std::string_view name) {
   OnExit trimmed{[&] { fid_pool_->trim(); }};  // after the FidRef below lets go
   note_use(**n);
   FidRef r(**n);
+  NETFS_TRY(r.status());
   return ns_->getxattr(r.fid(), name);
 }
 
@@ -1534,6 +1551,7 @@ Result<std::vector<std::string>> Filesystem::listxattr(uint64_t ino) {
   if (!n.ok()) return n.error();
   OnExit trimmed{[&] { fid_pool_->trim(); }};  // after the FidRef below lets go
   FidRef r(**n);
+  NETFS_TRY(r.status());
   return ns_->listxattr(r.fid());
 }
 
@@ -1541,6 +1559,7 @@ Status Filesystem::setxattr(uint64_t ino, std::string_view name, const void* val
   auto n = node(ino);
   if (!n.ok()) return n.error();
   FidRef r(**n);
+  NETFS_TRY(r.status());
   return ns_->setxattr(r.fid(), name, p9::ByteSpan(static_cast<const std::byte*>(value), size),
                        static_cast<uint32_t>(flags));
 }
@@ -1549,6 +1568,7 @@ Status Filesystem::removexattr(uint64_t ino, std::string_view name) {
   auto n = node(ino);
   if (!n.ok()) return n.error();
   FidRef r(**n);
+  NETFS_TRY(r.status());
   // A removal of a name that is not there is ENODATA on Linux; the 9P idiom cannot tell.
   auto cur = ns_->getxattr(r.fid(), name);
   if (!cur.ok()) return cur.error();

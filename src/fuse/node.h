@@ -151,12 +151,32 @@ struct Node : std::enable_shared_from_this<Node> {
 class FidRef {
  public:
   explicit FidRef(Node& n);  // fid_pool.cc
+  // Only takes the fid as it is: never restores it (status() EAGAIN when it is dead), so
+  // it may be taken while another node's FidRef is held (FidPair).
+  FidRef(Node& n, std::try_to_lock_t);
   uint32_t fid() const { return fid_; }
   Status status() const { return err_ ? Status(*err_) : ok_status(); }
 
  private:
   std::shared_lock<std::shared_mutex> lk_;
   uint32_t fid_ = p9::kNoFid;
+  std::optional<Error> err_;
+};
+
+// The fids of two nodes held at once (link, rename). A restore takes its node's fid_mu
+// exclusively, so none may run while another node's fid is held: one directory as both
+// ends would wait on itself, two renames in opposite directions on each other. The
+// second fid is taken as it is; if it is dead, both are let go, it is restored alone,
+// and the pair is taken again. One node as both ends is held once.
+class FidPair {
+ public:
+  FidPair(Node& a, Node& b);  // fid_pool.cc
+  uint32_t first() const { return first_->fid(); }
+  uint32_t second() const { return second_ ? second_->fid() : first_->fid(); }
+  Status status() const;
+
+ private:
+  std::optional<FidRef> first_, second_;
   std::optional<Error> err_;
 };
 

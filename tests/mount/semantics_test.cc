@@ -423,6 +423,23 @@ TEST_F(Semantics, ANameRenamedOverOnTheServerIsLookedUpAgain) {
   EXPECT_TRUE(same(slurp(path("f")), new_data));
 }
 
+// A directory removed on the server while a process holds it open: a lookup in it fails
+// with ENOENT, the server's answer. The mount sent the lookup on no fid at all (its fid
+// could not be walked again: no name leads there) and answered EBADF.
+TEST_F(Semantics, ALookupInADirectoryRemovedElsewhereIsENOENT) {
+  ASSERT_TRUE(mount("attr_timeout=0,entry_timeout=60"));
+  ASSERT_EQ(::mkdir(path("d").c_str(), 0755), 0) << strerror(errno);
+  int dfd = ::open(path("d").c_str(), O_RDONLY | O_DIRECTORY);
+  ASSERT_GE(dfd, 0) << strerror(errno);
+  ASSERT_EQ(::rmdir(server_path("d").c_str()), 0) << strerror(errno);
+  struct stat st {};
+  (void)::fstat(dfd, &st);  // the mount learns that the name is gone
+  errno = 0;
+  EXPECT_LT(::openat(dfd, "y", O_RDONLY), 0);
+  EXPECT_EQ(errno, ENOENT) << strerror(errno);
+  ::close(dfd);
+}
+
 // ---------------------------------------------------------------- open flags
 
 // O_APPEND writes at the end, each write whole, also from two descriptors in turn.
