@@ -36,7 +36,9 @@ inline Error make_error(int errnum, const char* context = nullptr) { return Erro
 
 // Whether an errno describes a condition that may go away by itself (connection lost,
 // server restarting, resource momentarily short), so that retrying the same I/O can
-// succeed. Decided here and nowhere else.
+// succeed. Decided here and nowhere else. ETIMEDOUT is not: a backend reports it once it
+// has waited its whole deadline for the server (reconnects included), and retrying would
+// multiply that wait instead of bounding it (issue 15, finding 3).
 bool is_retryable(int errnum);
 
 // Whether an errno from the server says it will refuse the same write again until

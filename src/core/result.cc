@@ -12,7 +12,6 @@ bool is_retryable(int errnum) {
     case ENOTCONN:
     case EPIPE:
     case ESHUTDOWN:
-    case ETIMEDOUT:
     case EHOSTUNREACH:
     case ENETUNREACH:
     case ENETDOWN:

@@ -39,6 +39,7 @@
 namespace netfs::p9 {
 
 const char kLostInFlight[] = "9P: connection lost while the call was in flight";
+const char kUnreachable[] = "9P: server unreachable";
 
 namespace {
 
@@ -187,6 +188,15 @@ bool Client::connected() const {
   return state_ == State::kUp;
 }
 
+bool Client::unreachable() const {
+  std::lock_guard lk(mu_);
+  return unreachable_locked(Clock::now());
+}
+
+bool Client::unreachable_locked(Clock::time_point now) const {
+  return state_ == State::kDown && ever_up_ && now - down_since_ >= opts_.rpc_timeout;
+}
+
 // ---------------------------------------------------------------- submitting
 
 uint64_t Client::call(Bytes msg, MsgType expect, Replay replay, Completion done) {
@@ -221,7 +231,22 @@ uint64_t Client::submit(CallPtr c) {
       c->finished = true;
       fail.push_back({c, state_ == State::kClosed ? make_error(ESHUTDOWN, "9P: client closed")
                                                   : make_error(EINVAL, "9P: not a message")});
+    } else if (unreachable_locked(Clock::now()) && !last_session_good_) {
+      // A server that attached and then misbehaved: no attempt out of turn for it (the
+      // backoff stands). Failed on the I/O thread, not here: a completion that calls
+      // call() must not find its new call's completion running inside it.
+      c->finished = true;
+      stats_.bump(stats_.unreachable_fails);
+      asio::post(io_, [c] { c->done(make_error(ETIMEDOUT, kUnreachable)); });
     } else {
+      // While the server is unreachable, the call waits for the end of one more attempt
+      // (asked for now, out of the backoff's turn): the server may be back, and the
+      // caller should not be told otherwise because the backoff said "later".
+      c->attempts_seen = attempts_ended_;
+      if (state_ == State::kDown && !attempt_wanted_) {
+        attempt_wanted_ = true;
+        cv_.notify_all();
+      }
       waiting_.push_back(std::move(c));
       pump_locked();
     }
@@ -421,8 +446,6 @@ void Client::sweep() {
     std::lock_guard lk(mu_);
     if (state_ == State::kClosed) return;
     std::vector<CallPtr> late;
-    for (auto& c : waiting_)
-      if (c->deadline < now) late.push_back(c);
     for (auto& c : by_tag_) {
       if (!c || c->deadline >= now) continue;
       if (c->is_flush && (c->st == Call::St::kSent || c->st == Call::St::kWriting))
@@ -437,6 +460,20 @@ void Client::sweep() {
       }
       stats_.bump(stats_.timeouts);
       abandon_locked(c, make_error(ETIMEDOUT, "9P: no reply within the RPC timeout"), fail);
+    }
+    // Calls still waiting for a tag or a connection: past their own deadline, or all of
+    // them once the server is unreachable (one caller's wait covers the calls after it).
+    // (A call that came after the last failed reconnect attempt waits for the next one.)
+    const bool unreachable = unreachable_locked(now);
+    late.clear();
+    for (auto& c : waiting_)
+      if (c->deadline < now || (unreachable && attempts_ended_ > c->attempts_seen)) late.push_back(c);
+    for (auto& c : late) {
+      const bool gone = c->deadline >= now;
+      stats_.bump(gone ? stats_.unreachable_fails : stats_.timeouts);
+      abandon_locked(c, gone ? make_error(ETIMEDOUT, kUnreachable)
+                             : make_error(ETIMEDOUT, "9P: no reply within the RPC timeout"),
+                     fail);
     }
     g = gen_;
   }
@@ -636,6 +673,7 @@ bool Client::finish_direct(uint64_t g) {
     std::lock_guard lk(mu_);
     if (g != gen_) return false;
     // Finished meanwhile (cancelled or timed out, so abandoned): its tag waits for Rflush.
+    session_replies_++;
     if (c->finished) return true;
     release_tag_locked(c->tag);
     c->finished = true;
@@ -659,6 +697,7 @@ bool Client::dispatch(ByteSpan frame) {
     c = by_tag_[f->tag];
     // kWriting too: the server may answer before our write handler has run.
     if (!c || (c->st != Call::St::kSent && c->st != Call::St::kWriting)) return false;
+    session_replies_++;
     if (c->is_flush) {
       // Rflush (or, from a confused server, anything): both tags are free now (invariant 2).
       CallPtr& old = by_tag_[c->oldtag];

@@ -21,6 +21,17 @@
 //    namespace layer resolves by looking at the server. A reconnect thread connects with
 //    exponential backoff, renegotiates msize, re-attaches and rebuilds every fid
 //    (session_setup.h), then hands the socket to the I/O thread.
+//  - Deadlines (issue 15): rpc_timeout bounds a call, and also how long the server may
+//    stay away. Once the connection has been down for rpc_timeout (or was dropped because
+//    the server answered neither a call nor its Tflush, which took a timeout already),
+//    the server is *unreachable*: every waiting call and every new one fails at once with
+//    ETIMEDOUT (kUnreachable) until a reconnect succeeds. So a caller that makes several
+//    calls in a row (engine retries, a lookup's walk and getattr) waits about one
+//    rpc_timeout in all, not one per call; the reconnect thread keeps trying meanwhile.
+//    A call made while unreachable asks for a reconnect attempt out of the backoff's turn
+//    (at most one per 100 ms) and fails when that attempt fails: a server that is back
+//    serves the next call, whatever the backoff had reached. Not so after a session that
+//    failed early (a misbehaving server): then such calls fail at once.
 //
 // Zero-copy reads (call_read): while call_reads hold tags, a read into the receive buffer
 // stops at the next reply's first 11 bytes (size, type, tag, count); servers write a
@@ -74,6 +85,7 @@
 #include "p9/codec.h"
 #include "p9/endpoint.h"
 #include "p9/fid_table.h"
+#include "p9/rate_limit.h"
 #include "p9/session_setup.h"
 
 namespace netfs::p9 {
@@ -87,13 +99,17 @@ struct ClientOptions {
   uint32_t msize = 1u << 20;    // asked for (default 1 MiB); the server may grant less
 
   // Per-RPC limit from call() to reply (default 30 s), including time spent waiting for
-  // a reconnect; past it the call fails with ETIMEDOUT.
+  // a reconnect; past it the call fails with ETIMEDOUT. Also the time after which a
+  // silent or disconnected server is unreachable and calls fail at once (above).
   std::chrono::milliseconds rpc_timeout{30000};
   // Limit for connecting and for each session-setup RPC (default 5 s).
   std::chrono::milliseconds connect_timeout{5000};
-  // Reconnect backoff: first wait, doubling to the max (defaults 10 ms, 1 s).
+  // Reconnect backoff: first wait, doubling to the max (defaults 10 ms, 5 s), each wait
+  // drawn at random from its upper half (jitter). It keeps growing across sessions lost
+  // to a protocol error or that answered nothing (a server that attaches and then
+  // misbehaves), and starts over only after a good one (client_reconnect.cc).
   std::chrono::milliseconds reconnect_backoff{10};
-  std::chrono::milliseconds reconnect_backoff_max{1000};
+  std::chrono::milliseconds reconnect_backoff_max{5000};
   // RPCs on the wire at once (default 64); later calls queue. Tags are drawn from a pool
   // a little larger, so that Tflush always finds one.
   size_t max_inflight = 64;
@@ -114,6 +130,8 @@ class Lanes;
 // after it was sent: the server may or may not have carried it out.
 // One object (not an inline constant) so that its address identifies it in every unit.
 extern const char kLostInFlight[];
+// The context of the ETIMEDOUT of a call failed because the server is unreachable.
+extern const char kUnreachable[];
 
 // A call that failed with this errno was sent and may have been carried out: we stopped
 // waiting (timeout, cancel); the server did not say no. Any other error means the server
@@ -206,6 +224,8 @@ class Client {
   uint64_t calls_pending() const { return pending_.load(std::memory_order_acquire); }
   const ClientOptions& options() const { return opts_; }
   bool connected() const;
+  // The server is unreachable: calls fail at once (see Deadlines above).
+  bool unreachable() const;
 
   // Test hooks: drop the connection as a network failure would; wait (bounded) until a
   // reconnect has completed `n` times in total.
@@ -245,12 +265,14 @@ class Client {
   bool finish_direct(uint64_t gen);
   bool dispatch(ByteSpan frame);  // false: no call owns this tag (connection is unusable)
   void connection_lost(uint64_t gen, int err, const char* why);
+  void log(const std::string& line);  // rate-limited, to stderr (the daemon's log)
   void abandon_locked(const CallPtr& c, const Error& e, std::vector<Failure>& fail);
   void release_tag_locked(uint16_t tag);
   void cancel_on_io(uint64_t id);
   void arm_sweep();
   void sweep();
   void reconnect_loop();
+  bool unreachable_locked(std::chrono::steady_clock::time_point now) const;
   static void complete(std::vector<Failure>& fail);
 
   const ClientOptions opts_;
@@ -296,6 +318,16 @@ class Client {
   std::deque<CallPtr> sendq_;     // tagged, not yet handed to a write
   bool writing_ = false;
   uint64_t reconnects_ = 0;
+  std::chrono::steady_clock::time_point down_since_;  // when state_ last left kUp
+  // The current session's start and answered calls: a session lost to garbage, or that
+  // answered nothing (kGoodSession in client_reconnect.cc), does not reset the backoff.
+  std::chrono::steady_clock::time_point up_since_;
+  uint64_t session_replies_ = 0;
+  bool last_session_good_ = true;
+  uint64_t attempts_ended_ = 0;        // failed reconnect attempts so far
+  bool attempt_wanted_ = false;        // a call waits while unreachable: try now
+  std::chrono::steady_clock::time_point last_attempt_end_;
+  RateLimit log_limit_{10, std::chrono::seconds(60)};
   bool ever_up_ = false;  // the first install is a connect, later ones are reconnects
 
   std::function<void(uint64_t)> test_on_reply_;  // I/O thread only

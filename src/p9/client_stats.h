@@ -17,11 +17,18 @@ namespace netfs::p9 {
   X(errors)            /* replies that were Rlerror */                              \
   X(protocol_errors)   /* malformed replies (EPROTO) */                             \
   X(timeouts)          /* calls failed with ETIMEDOUT */                            \
+  X(unreachable_fails) /* calls failed at once (ETIMEDOUT): server unreachable */   \
   X(cancels)           /* calls cancelled by their caller */                        \
   X(flushes)           /* Tflush sent */                                            \
   X(disconnects)       /* connections lost */                                       \
   X(reconnects)        /* sessions re-established after a loss */                   \
   X(reconnect_failures) /* reconnect attempts that failed (then backed off) */      \
+  X(connect_failures)  /* of them: the TCP/Unix connect failed (refused, timed out) */ \
+  X(setup_failures)    /* of them: connected, but Tversion/Tattach/fid rebuild failed */ \
+  X(lost_closed)       /* connections the server closed or reset */                \
+  X(lost_protocol)     /* connections dropped: a reply made the stream untrustworthy */ \
+  X(lost_silent)       /* connections dropped: neither a call nor its Tflush answered */ \
+  X(short_sessions)    /* sessions lost before they proved good: backoff kept growing */ \
   X(resent)            /* calls sent again on a new connection */                   \
   X(failed_on_disconnect) /* sent kFail calls completed with ECONNRESET */          \
   X(fids_rebuilt)      /* fids walked again after reconnects */                     \

@@ -61,12 +61,30 @@ TEST_F(WriteRetry, HardCapStopsEndlessTransientErrors) {
     calls++;
     Fault f;
     f.kind = Fault::kError;
-    f.errnum = ETIMEDOUT;
+    f.errnum = ECONNRESET;
     return f;
   });
   write(0, pattern(1000, 4));
-  EXPECT_EQ(sync().errnum(), ETIMEDOUT);
+  EXPECT_EQ(sync().errnum(), ECONNRESET);
   EXPECT_EQ(calls.load(), 5);  // one try + 4 retries
+}
+
+// Issue 15: a backend's ETIMEDOUT means it already waited its whole deadline; a retry
+// would wait it again (ten times over with the hard cap), so the failure is final at once.
+TEST_F(WriteRetry, TimeoutIsNotRetried) {
+  std::atomic<int> calls{0};
+  backend_->set_fault_fn([&](const Call&) {
+    calls++;
+    Fault f;
+    f.kind = Fault::kError;
+    f.errnum = ETIMEDOUT;
+    return f;
+  });
+  auto data = pattern(1000, 4);
+  write(0, data);
+  EXPECT_EQ(sync().errnum(), ETIMEDOUT);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(engine_->dirty_bytes(), data.size());  // kept for the next attempt
 }
 
 TEST_F(WriteRetry, PermanentFailureKeepsDataDirtyAndReportsOncePerCaller) {
