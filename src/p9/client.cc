@@ -242,7 +242,7 @@ uint64_t Client::submit(CallPtr c) {
       // While the server is unreachable, the call waits for the end of one more attempt
       // (asked for now, out of the backoff's turn): the server may be back, and the
       // caller should not be told otherwise because the backoff said "later".
-      c->attempts_seen = attempts_ended_;
+      c->attempts_seen = attempts_started_;  // fails when an attempt begun after it failed
       if (state_ == State::kDown && !attempt_wanted_) {
         attempt_wanted_ = true;
         cv_.notify_all();

@@ -324,7 +324,8 @@ class Client {
   std::chrono::steady_clock::time_point up_since_;
   uint64_t session_replies_ = 0;
   bool last_session_good_ = true;
-  uint64_t attempts_ended_ = 0;        // failed reconnect attempts so far
+  uint64_t attempts_started_ = 0;      // reconnect attempts begun so far
+  uint64_t attempts_ended_ = 0;        // of them, failed
   bool attempt_wanted_ = false;        // a call waits while unreachable: try now
   std::chrono::steady_clock::time_point last_attempt_end_;
   RateLimit log_limit_{10, std::chrono::seconds(60)};

@@ -27,7 +27,7 @@ struct Client::Call {
   Replay replay = Replay::kResend;
   Completion done;
   Clock::time_point deadline;
-  uint64_t attempts_seen = 0;    // failed reconnect attempts when it was submitted
+  uint64_t attempts_seen = 0;    // reconnect attempts begun when it was submitted
   St st = St::kWaiting;
   uint16_t tag = kNoTag;
   bool is_flush = false;

@@ -180,6 +180,7 @@ void Client::reconnect_loop() {
       }
       wait_first = true;
       attempt_wanted_ = false;
+      attempts_started_++;
       lk.unlock();
       attempts++;
       auto fd = connect_endpoint(opts_.endpoint, opts_.connect_timeout);
