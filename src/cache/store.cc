@@ -350,7 +350,9 @@ std::string Store::describe_json() {
   uint64_t lh = stats_.listing_hits.load(), lm = stats_.listing_misses.load();
   std::snprintf(rate, sizeof rate, "%.4f", lh + lm ? static_cast<double>(lh) / static_cast<double>(lh + lm) : 0.0);
   s += std::string(",\"listing_hit_rate\":") + rate;
-  s += stats_.json_fields();
+  Metrics m;
+  stats_.collect(m);
+  for (const Metric& e : m) s += ",\"" + json_key(e) + "\":" + std::to_string(e.value);
   s += "}";
   return s;
 }

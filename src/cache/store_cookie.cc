@@ -71,7 +71,7 @@ Status StoreCookie::open(const Coherency& now) {
       return ok_status();
     }
   }
-  if (map_->header_valid()) add(store_.stats().invalidations);
+  if (map_->header_valid()) add(store_.stats().cookies_emptied);
   empty_locked(now);
   return ok_status();
 }
@@ -132,7 +132,7 @@ void StoreCookie::empty_locked(const Coherency& c) {
 }
 
 void StoreCookie::invalidate() {
-  add(store_.stats().invalidations);
+  add(store_.stats().cookies_emptied);
   std::lock_guard lk(mu_);
   empty_locked(Coherency{});
 }
@@ -140,7 +140,7 @@ void StoreCookie::invalidate() {
 void StoreCookie::check_coherency(const Coherency& now) {
   std::lock_guard lk(mu_);
   if (map_->header_valid() && map_->coherency() == now) return;
-  add(store_.stats().invalidations);
+  add(store_.stats().cookies_emptied);
   empty_locked(now);
 }
 

@@ -10,35 +10,38 @@
 #include <cstdint>
 #include <string>
 
+#include "netfs/metrics.h"
+
 namespace netfs::cache {
 
-#define NETFS_STORE_STATS(X)                                                     \
-  X(lookups)          /* present() calls */                                      \
-  X(hit_bytes)        /* bytes present() found cached */                          \
-  X(miss_bytes)       /* bytes read from the server instead, each counted once */ \
-  X(read_granules)    /* granules read and verified */                           \
-  X(corrupt_granules) /* granules whose checksum failed: dropped, re-fetched */   \
-  X(written_granules) /* granules made durable and marked present */             \
-  X(written_bytes)                                                               \
-  X(skipped_granules) /* not stored: no room under the limit */                  \
-  X(dropped_granules) /* overwritten, truncated or invalidated */                \
-  X(evicted_granules) /* granules of open files evicted */                       \
-  X(evicted_objects)  /* whole closed files evicted */                           \
-  X(evicted_bytes)                                                               \
-  X(invalidations)    /* cookies emptied (coherency mismatch, failed write) */   \
-  X(io_errors)                                                                   \
-  X(listing_hits)     /* opendirs served from a cached directory listing */      \
-  X(listing_misses)   /* opendirs that had to read the listing from the server */ \
-  X(listing_stores)   /* listings written to the cache */
+// X(name, help): `netfs stats` prints each in group "cache" next to the engine's cache
+// counters (include/netfs/metrics.h), so a name here must not repeat one of those.
+#define NETFS_STORE_STATS(X) \
+  X(lookups, "present() calls") \
+  X(hit_bytes, "bytes present() found cached") \
+  X(miss_bytes, "bytes read from the server instead, each counted once") \
+  X(read_granules, "granules read and verified") \
+  X(corrupt_granules, "granules whose checksum failed: dropped, re-fetched") \
+  X(written_granules, "granules made durable and marked present") \
+  X(written_bytes, "bytes made durable in the cache") \
+  X(skipped_granules, "not stored: no room under the limit") \
+  X(dropped_granules, "overwritten, truncated or invalidated") \
+  X(evicted_granules, "granules of open files evicted") \
+  X(evicted_objects, "whole closed files evicted") \
+  X(evicted_bytes, "bytes evicted") \
+  X(cookies_emptied, "cookies emptied (coherency mismatch, failed write)") \
+  X(io_errors, "cache file I/O errors") \
+  X(listing_hits, "opendirs served from a cached directory listing") \
+  X(listing_misses, "opendirs that had to read the listing from the server") \
+  X(listing_stores, "listings written to the cache")
 
 struct StoreStats {
-#define NETFS_STORE_STAT_FIELD(name) std::atomic<uint64_t> name{0};
+#define NETFS_STORE_STAT_FIELD(name, help) std::atomic<uint64_t> name{0};
   NETFS_STORE_STATS(NETFS_STORE_STAT_FIELD)
 #undef NETFS_STORE_STAT_FIELD
 
-  // ,"cache_<name>":value for each counter (to append to a JSON object).
-  std::string json_fields() const;
-  std::string text() const;
+  // Appends every counter as group "cache" (include/netfs/metrics.h).
+  void collect(Metrics& m) const;
 };
 
 inline void add(std::atomic<uint64_t>& c, uint64_t n = 1) { c.fetch_add(n, std::memory_order_relaxed); }

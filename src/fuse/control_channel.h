@@ -7,7 +7,7 @@
 // Protocol: the client sends one line (a command), the server writes the answer and
 // closes. The first line of an answer is "OK" or "ERR <errno> <message>".
 //   info            pid, remote, mountpoint
-//   stats | stats json
+//   stats | stats json | stats prometheus
 //   trace AFTER     trace records with seq > AFTER, then a last line "seq N"
 //   cache | cache drop
 //   sync            write back all dirty data; lists files that could not be written

@@ -2057,15 +2057,36 @@ Status Filesystem::replay_one(const Spool& spool, const SpoolEntry& e, std::stri
   return st;
 }
 
-std::string Filesystem::stats_text() {
-  std::string s = engine_->stats().format_text();
-  s += "9P     : msize=" + std::to_string(client_->msize()) + " " + client_->stats().format() + "\n";
-  s += "FUSE   : nodes=" + std::to_string(table_->size()) + " fids=" + std::to_string(fid_pool_->held()) +
-       " max_fids=" + std::to_string(fid_pool_->max_fids()) + " fids_closed=" + std::to_string(fid_pool_->closed()) +
-       " fids_reopened=" + std::to_string(fid_pool_->reopened()) + "\n";
-  if (store_)
-    s += "Store  : usage=" + std::to_string(store_->usage()) + " " + store_->stats().text() + "\n";
-  return s;
+Metrics Filesystem::metrics() {
+  Metrics m;
+  engine_->stats().collect(m);
+  // The engine's client.reconnects is bumped where p9.reconnects is: one count, printed once.
+  std::erase_if(m, [](const Metric& e) { return e.group == "client" && e.field == "reconnects"; });
+  m.push_back({"p9", "msize", true, "negotiated 9P message size", client_->msize()});
+  // Not yet answered, so not yet in p9.rpcs.
+  m.push_back({"p9", "calls_pending", true, "9P calls sent and not yet answered", client_->calls_pending()});
+  client_->stats().collect(m);
+  m.push_back({"fuse", "nodes", true, "nodes the kernel knows (inode table size)", table_->size()});
+  m.push_back({"fuse", "fids", true, "server fids the client holds now", static_cast<uint64_t>(fid_pool_->held())});
+  m.push_back({"fuse", "max_fids", true, "the bound on server fids (-o max_fids)", static_cast<uint64_t>(fid_pool_->max_fids())});
+  m.push_back({"fuse", "fids_closed", false, "fids of unused files closed to stay under the bound",
+               static_cast<uint64_t>(fid_pool_->closed())});
+  m.push_back({"fuse", "fids_reopened", false, "fids opened again on demand", static_cast<uint64_t>(fid_pool_->reopened())});
+  m.push_back({"fuse", "listings_fetched", false, "full directory listings read from the server",
+               listings_fetched_.load(std::memory_order_relaxed)});
+  if (store_) {
+    m.push_back({"cache", "usage_bytes", true, "bytes the local cache uses on disk", store_->usage()});
+    store_->stats().collect(m);
+  }
+  return m;
+}
+
+std::string Filesystem::stats_text() { return metrics_text(metrics()); }
+
+std::string Filesystem::stats_json() { return metrics_json(metrics()); }
+
+std::string Filesystem::stats_prometheus(const std::string& mountpoint) {
+  return metrics_prometheus(metrics(), "mountpoint=\"" + prometheus_escape(mountpoint) + "\"");
 }
 
 std::string Filesystem::cache_json() {
@@ -2079,35 +2100,6 @@ std::string Filesystem::cache_json() {
 Status Filesystem::cache_drop() {
   if (!store_) return make_error(ENOENT, "this mount has no cache (no -o cache_dir)");
   return store_->drop_all();
-}
-
-std::string Filesystem::stats_json() {
-  std::string s = engine_->stats().format_json();
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  if (!s.empty() && s.back() == '}') s.pop_back();
-  auto& cs = client_->stats();
-  auto put = [&](const char* k, uint64_t v) { s += std::string(",\"") + k + "\":" + std::to_string(v); };
-  put("msize", client_->msize());
-  put("p9_rpcs", cs.rpcs.load());
-  put("p9_sync_rpcs", cs.sync_rpcs.load());  // the round trips a caller waited for
-  put("p9_calls_pending", client_->calls_pending());  // not yet answered, so not yet in p9_rpcs
-  put("p9_bytes_sent", cs.bytes_sent.load());
-  put("p9_bytes_received", cs.bytes_received.load());
-  put("p9_timeouts", cs.timeouts.load());
-  put("p9_disconnects", cs.disconnects.load());
-  put("p9_reconnects", cs.reconnects.load());
-  put("fuse_nodes", table_->size());
-  put("fuse_fids", fid_pool_->held());  // server fids the client holds now
-  put("fuse_max_fids", fid_pool_->max_fids());
-  put("fuse_fids_closed", fid_pool_->closed());
-  put("fuse_fids_reopened", fid_pool_->reopened());
-  put("fuse_listings_fetched", listings_fetched_.load(std::memory_order_relaxed));
-  if (store_) {
-    put("cache_usage_bytes", store_->usage());
-    s += store_->stats().json_fields();
-  }
-  s += "}\n";
-  return s;
 }
 
 }  // namespace netfs::fuse

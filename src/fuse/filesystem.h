@@ -36,6 +36,7 @@
 #include "fuse/remote_url.h"
 #include "fuse/spool.h"
 #include "netfs/engine.h"
+#include "netfs/metrics.h"
 #include "netfs/result.h"
 #include "netfs/write.h"
 #include "p9/backend.h"
@@ -168,8 +169,13 @@ class Filesystem {
   // Writes back every file's dirty data; returns the files that could not be written
   // (their data stays dirty in memory).
   std::vector<UnwrittenFile> sync_all();
+  // Every counter of the engine, the 9P client, the mount and its cache, once each; the
+  // printers below all walk it (include/netfs/metrics.h).
+  Metrics metrics();
   std::string stats_text();
   std::string stats_json();
+  // Prometheus text exposition, each sample labelled mountpoint="...".
+  std::string stats_prometheus(const std::string& mountpoint);
   // `netfs cache`: the local cache's usage and counters (JSON); drop empties it.
   std::string cache_json();
   Status cache_drop();

@@ -85,6 +85,7 @@ std::string handle_command(Filesystem& fs, const std::string& mountpoint, Unmoun
            mountpoint + "\n";
   if (cmd == "stats") return "OK\n" + fs.stats_text();
   if (cmd == "stats json") return "OK\n" + fs.stats_json();
+  if (cmd == "stats prometheus") return "OK\n" + fs.stats_prometheus(mountpoint);
   if (cmd == "cache") return "OK\n" + fs.cache_json() + "\n";
   if (cmd == "cache drop") {
     Status st = fs.cache_drop();

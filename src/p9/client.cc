@@ -718,7 +718,9 @@ bool Client::dispatch(ByteSpan frame) {
       stats_.bump(stats_.protocol_errors);
       c->done(make_error(EPROTO, "9P: malformed Rlerror"));
     } else {
-      stats_.bump(stats_.errors);
+      // A walk to a name that does not exist is a lookup's normal answer, not a failure.
+      bool negative = c->expect == static_cast<uint8_t>(MsgType::kRwalk) && e->ecode == ENOENT;
+      stats_.bump(negative ? stats_.negative_lookups : stats_.errors);
       c->done(make_error(static_cast<int>(e->ecode), "9P: server error"));
     }
   } else if (f->type != c->expect) {

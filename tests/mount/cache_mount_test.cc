@@ -127,29 +127,44 @@ TEST_F(CacheMount, OurOwnSmallWritesOverCachedDataAreNotServedStale) {
 TEST_F(CacheMount, NetfsCacheReportsAndDrops) {
   ASSERT_TRUE(mount_cached());
   write_file(path("f"), random_bytes(4 << 20, 6));
-  auto r = netfs({"cache", mnt_});
+  auto r = netfs({"cache", "--json", mnt_});
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_GE(json_value(r.output, "usage_bytes"), 4u << 20) << r.output;
   // The directory is in use: only the mount may drop it.
-  auto busy = netfs({"cache", "--drop", cache_dir()});
+  auto busy = netfs({"cache", "--json", "--drop", cache_dir()});
   EXPECT_NE(busy.status, 0) << busy.output;
-  r = netfs({"cache", "--drop", mnt_});
+  r = netfs({"cache", "--json", "--drop", mnt_});
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(json_value(r.output, "usage_bytes"), 0u) << r.output;
   write_file(path("g"), random_bytes(1 << 20, 7));
   umount();
-  r = netfs({"cache", cache_dir()});
+  r = netfs({"cache", "--json", cache_dir()});
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(json_value(r.output, "objects"), 1u) << r.output;
-  r = netfs({"cache", "--drop", cache_dir()});
+  r = netfs({"cache", "--json", "--drop", cache_dir()});
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_EQ(json_value(r.output, "objects"), 0u) << r.output;
+}
+
+TEST_F(CacheMount, NetfsCachePrintsASummaryForPeopleByDefault) {
+  ASSERT_TRUE(mount_cached());
+  write_file(path("f"), random_bytes(1 << 20, 8));
+  auto r = netfs({"cache", mnt_});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find('{'), std::string::npos) << r.output;  // not JSON
+  for (const char* line : {"directory     " , "usage         ", "files         ", "hit rate      ", "listings      "})
+    EXPECT_NE(r.output.find(line), std::string::npos) << line << " in " << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex("usage         1\\.[0-9] MiB of [0-9.]+ [KMGT]iB"))) << r.output;
+  umount();
+  r = netfs({"cache", cache_dir()});
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("files         1 (0 empty)"), std::string::npos) << r.output;
 }
 
 TEST_F(CacheMount, TheSizeLimitHolds) {
   ASSERT_TRUE(mount_cached("cache_size=8M"));
   for (int i = 0; i < 4; i++) write_file(path("f" + std::to_string(i)), random_bytes(4 << 20, 10 + i));
-  auto r = netfs({"cache", mnt_});
+  auto r = netfs({"cache", "--json", mnt_});
   EXPECT_LE(json_value(r.output, "usage_bytes"), 8u << 20) << r.output;
 }
 
@@ -305,7 +320,7 @@ TEST_F(CacheMount, RenameMkdirAndRmdirThroughTheMountAreListedAtOnce) {
   ASSERT_TRUE(mount_cached());
   EXPECT_EQ(list_dir(path("a")), std::vector<std::string>{"h"});
   EXPECT_EQ(list_dir(path("b")), (std::vector<std::string>{"g", "l"}));
-  auto r = netfs({"cache", mnt_});
+  auto r = netfs({"cache", "--json", mnt_});
   EXPECT_NE(r.output.find("\"listing_hit_rate\":"), std::string::npos) << r.output;
 }
 

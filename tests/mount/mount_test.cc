@@ -141,10 +141,10 @@ TEST_F(Mount, FsyncPutsDataOnTheServerBeforeClose) {
   int fd = ::open(path("s").c_str(), O_CREAT | O_RDWR, 0644);
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
-  EXPECT_GT(stat("dirty_bytes"), 0u);
+  EXPECT_GT(stat("mem_dirty_bytes"), 0u);
   ASSERT_EQ(::fsync(fd), 0);
   EXPECT_EQ(slurp(server_path("s")), data);
-  EXPECT_EQ(stat("dirty_bytes"), 0u);
+  EXPECT_EQ(stat("mem_dirty_bytes"), 0u);
   ::close(fd);
 }
 
@@ -177,7 +177,7 @@ TEST_F(Mount, ShuffledSmallWritesLeaveAsFullSizeRpcs) {
   for (size_t i : order) ASSERT_EQ(::pwrite(fd, block.data(), kBlock, static_cast<off_t>(i * kBlock)), ssize_t(kBlock));
   ASSERT_EQ(::fsync(fd), 0);
   ::close(fd);
-  uint64_t subs = stat("upload_subrequests"), bytes = stat("upload_bytes"), msize = stat("msize");
+  uint64_t subs = stat("upload_subreqs"), bytes = stat("upload_bytes"), msize = stat("p9_msize");
   ASSERT_GT(subs, 0u);
   EXPECT_EQ(bytes, kTotal);
   double fill = double(bytes) / double(subs) / double(msize);

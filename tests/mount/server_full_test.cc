@@ -92,7 +92,7 @@ TEST_F(ServerFull, EnospcIsReportedBackedOffAndFreedByRm) {
   while (server_free() < empty - (256u << 10) && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_GE(server_free(), empty - (256u << 10)) << "the server still holds the deleted file\n" << slurp(work_ + "/netfs.log") << sh("ls -l /proc/" + std::to_string(diod_->pid()) + "/fd").output;
-  EXPECT_EQ(stat("dirty_bytes"), 0u);
+  EXPECT_EQ(stat("mem_dirty_bytes"), 0u);
   EXPECT_EQ(stat("wb_refused_now"), 0u);
 
   // The mount stays usable: a new file writes fine.

@@ -29,11 +29,14 @@ TEST(Stats, TextAndJsonCarryEveryCounter) {
   EXPECT_NE(text.find("flush_conflict=0 retry_req=0 retry_subreq=2 abandoned=0\n"), std::string::npos) << text;
   EXPECT_NE(text.find("invalidated=0 resident_bytes=0 dirty_bytes=4096"), std::string::npos) << text;
   std::string json = s.format_json();
-  for (const char* k : {"\"upload_subrequests\":3", "\"upload_bytes\":12288", "\"retried_subrequests\":2",
-                        "\"dirty_bytes\":4096", "\"download_subrequests\":0", "\"cache_read_bytes\":0",
-                        "\"reconnects\":0", "\"cache_write_bytes\":0", "\"cache_read_subrequests\":0",
-                        "\"download_bytes\":0"})
+  for (const char* k : {"\"upload_subreqs\":3", "\"upload_bytes\":12288", "\"write_retry_subreq\":2",
+                        "\"mem_dirty_bytes\":4096", "\"download_subreqs\":0", "\"cache_read_bytes\":0",
+                        "\"client_reconnects\":0", "\"cache_write_bytes\":0", "\"cache_read_subreqs\":0",
+                        "\"download_bytes\":0", "\"upload_short\":0"})
     EXPECT_NE(json.find(k), std::string::npos) << k << " in " << json;
+  // Each counter once: the old aliases (dirty_bytes next to mem_dirty_bytes, ...) are gone.
+  for (const char* k : {"\"dirty_bytes\"", "\"upload_subrequests\"", "\"retried_subrequests\"", "\"reconnects\""})
+    EXPECT_EQ(json.find(k), std::string::npos) << k << " in " << json;
 }
 
 TEST(Trace, RingKeepsNewestRecordsInOrder) {

@@ -8,10 +8,12 @@
 namespace netfs::cli {
 
 int cmd_umount(const std::string& mountpoint);
-int cmd_stats(const std::string& mountpoint, bool json);
+enum class StatsFormat { kText, kJson, kPrometheus };
+// watch_seconds > 0: print rates every that many seconds, count lines (0: until killed).
+int cmd_stats(const std::string& mountpoint, StatsFormat format, double watch_seconds, long count);
 int cmd_trace(const std::string& mountpoint, bool follow);
-// target: a mountpoint, or a cache directory no mount is using.
-int cmd_cache(const std::string& target, bool drop);
+// target: a mountpoint, or a cache directory no mount is using. json: the raw object.
+int cmd_cache(const std::string& target, bool drop, bool json);
 // `netfs spool [DIR]`: what waits in a spool directory (default: the per-user one).
 int cmd_spool(const std::string& dir);
 // mount(8)'s helper convention: mount.netfs SPEC DIR [-sfnv] [-o OPTIONS].

@@ -1,4 +1,4 @@
-// umount, stats and trace: clients of a running mount's control channel.
+// umount, stats (text, JSON, Prometheus, --watch) and trace: clients of a running mount's control channel.
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
@@ -9,8 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -193,12 +197,68 @@ int cmd_umount(const std::string& given) {
   return 0;
 }
 
-int cmd_stats(const std::string& given, bool json) {
+namespace {
+
+// The flat object `stats json` answers: "key":number pairs, nothing nested.
+std::map<std::string, double> parse_flat_json(const std::string& s) {
+  std::map<std::string, double> out;
+  static const std::regex pair("\"([a-z0-9_]+)\":(-?[0-9]+)");
+  for (auto it = std::sregex_iterator(s.begin(), s.end(), pair); it != std::sregex_iterator(); ++it)
+    out[(*it)[1].str()] = std::strtod((*it)[2].str().c_str(), nullptr);
+  return out;
+}
+
+// `--watch`: one line of rates per interval, like `iostat 1`.
+int watch_stats(const std::string& mp, double seconds, long count) {
+  std::string why;
+  auto sample = [&]() -> std::optional<std::map<std::string, double>> {
+    auto r = fuse::control_request(mp, "stats json", &why, 10000);
+    if (!r.ok()) return std::nullopt;
+    return parse_flat_json(*r);
+  };
+  auto prev = sample();
+  if (!prev) {
+    fprintf(stderr, "netfs: %s\n", why.c_str());
+    return 1;
+  }
+  auto t_prev = std::chrono::steady_clock::now();
+  printf("%8s %10s %10s %10s %10s %10s %10s\n", "time", "read", "write", "upload", "download", "rpcs/s", "dirty");
+  printf("%8s %10s %10s %10s %10s %10s %10s\n", "", "MiB/s", "MiB/s", "MiB/s", "MiB/s", "", "MiB");
+  fflush(stdout);
+  for (long n = 0; count <= 0 || n < count; n++) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+    auto cur = sample();
+    if (!cur) {
+      fprintf(stderr, "netfs: %s\n", why.c_str());
+      return 1;
+    }
+    auto now = std::chrono::steady_clock::now();
+    double dt = std::chrono::duration<double>(now - t_prev).count();
+    auto rate = [&](const char* k) { return ((*cur)[k] - (*prev)[k]) / dt; };
+    constexpr double kMiB = 1024.0 * 1024.0;
+    time_t wall = time(nullptr);
+    char hhmmss[16];
+    strftime(hhmmss, sizeof hhmmss, "%H:%M:%S", localtime(&wall));
+    printf("%8s %10.2f %10.2f %10.2f %10.2f %10.0f %10.2f\n", hhmmss, rate("read_buffered_bytes") / kMiB,
+           rate("write_buffered_bytes") / kMiB, rate("upload_bytes") / kMiB, rate("download_bytes") / kMiB,
+           rate("p9_rpcs"), (*cur)["mem_dirty_bytes"] / kMiB);
+    fflush(stdout);
+    prev = std::move(cur);
+    t_prev = now;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int cmd_stats(const std::string& given, StatsFormat format, double watch_seconds, long count) {
   auto ours = netfs_mountpoint(given);
   if (!ours) return 2;
   const std::string& mp = *ours;
+  if (watch_seconds > 0) return watch_stats(mp, watch_seconds, count);
   std::string why;
-  auto r = fuse::control_request(mp, json ? "stats json" : "stats", &why, 10000);
+  const char* req = format == StatsFormat::kJson ? "stats json" : format == StatsFormat::kPrometheus ? "stats prometheus" : "stats";
+  auto r = fuse::control_request(mp, req, &why, 10000);
   if (!r.ok()) {
     fprintf(stderr, "netfs: %s\n", why.c_str());
     return 1;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -39,19 +40,42 @@ int main(int argc, char** argv) {
   umount->alias("unmount");
   umount->add_option("mountpoint", mp)->required();
 
-  bool json = false;
-  auto* stats = app.add_subcommand("stats", "print the mount's counters");
-  stats->add_flag("--json", json, "one JSON object");
-  stats->add_option("mountpoint", mp)->required();
+  bool json = false, prometheus = false;
+  std::string watch;
+  long count = 0;
+  auto* stats = app.add_subcommand("stats", "print the mount's counters (docs/fuse.md lists them)");
+  stats->add_flag("--json", json, "one flat JSON object, each counter once as group_field");
+  stats->add_flag("--prometheus", prometheus,
+                  "Prometheus text format for node_exporter's textfile collector: netfs_group_field, "
+                  "counters with _total, label mountpoint");
+  auto* watch_opt = stats->add_option("--watch", watch,
+                                      "every SECONDS (optional, default 1) a line like iostat's: read, write, "
+                                      "upload and download MiB/s, 9P RPCs/s, dirty MiB; until interrupted")
+                        ->expected(0, 1)
+                        ->type_name("[SECONDS]");
+  stats->add_option("--count", count, "with --watch: stop after N lines")->check(CLI::PositiveNumber)->type_name("N");
+  stats->add_option("mountpoint", mp);
 
   bool no_follow = false;
   auto* trace = app.add_subcommand("trace", "print recent trace events and follow new ones");
   trace->add_flag("-n,--no-follow", no_follow, "print what is recorded and exit");
+  trace->footer(
+      "Each line is one event of the engine's in-memory ring (docs/ARCHITECTURE.md, Trace):\n"
+      "  TIME KIND EVENT R=REQ S=SUB sSTREAM Q=FOLIOQ pos=POS len=LEN v=VALUE\n"
+      "TIME: seconds on the daemon's monotonic clock. KIND: R request, S subrequest, FQ folio\n"
+      "queue, F folio, P9 connection. REQ: request id (hex), the same on every line of one\n"
+      "request. SUB: subrequest index within it. STREAM: 0 the server, 1 the local cache.\n"
+      "POS, LEN: file offset and length (hex). VALUE: per event: R ALLOC the origin (0\n"
+      "readahead, 1 read_folio, 2 read_single, 3 unbuffered read, 4 writeback, 5 writethrough,\n"
+      "6 unbuffered write, 7 write_single); S DONE, S SHORT bytes moved; S FAIL the error;\n"
+      "R DONE the request's result. Lines carry no file names.");
   trace->add_option("mountpoint", mp)->required();
 
   bool drop = false;
   auto* cachecmd = app.add_subcommand("cache", "the local cache of a mount or of a cache directory");
   cachecmd->add_flag("--drop", drop, "empty it");
+  bool cache_json = false;
+  cachecmd->add_flag("--json", cache_json, "one JSON object instead of a summary for people");
   cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR")->required();
 
   std::string spool_dir;
@@ -77,9 +101,35 @@ int main(int argc, char** argv) {
     return netfs::fuse::run_mount(mreq);
   }
   if (*umount) return netfs::cli::cmd_umount(mp);
-  if (*stats) return netfs::cli::cmd_stats(mp, json);
+  if (*stats) {
+    double every = 0;
+    if (watch_opt->count()) {
+      // `--watch MOUNTPOINT` takes the mountpoint as the option's value: then it is that.
+      char* end = nullptr;
+      every = watch.empty() ? 1 : std::strtod(watch.c_str(), &end);
+      if (!watch.empty() && (*end || every <= 0)) {
+        if (!mp.empty() || *end == 0) {
+          fprintf(stderr, "netfs stats: --watch takes a number of seconds > 0, not '%s'\n", watch.c_str());
+          return 2;
+        }
+        mp = watch;
+        every = 1;
+      }
+    }
+    if (mp.empty()) {
+      fprintf(stderr, "netfs stats: MOUNTPOINT is required\n");
+      return 2;
+    }
+    if (json + prometheus + (every > 0) > 1) {
+      fprintf(stderr, "netfs stats: --json, --prometheus and --watch exclude each other\n");
+      return 2;
+    }
+    auto format = json ? netfs::cli::StatsFormat::kJson
+                       : prometheus ? netfs::cli::StatsFormat::kPrometheus : netfs::cli::StatsFormat::kText;
+    return netfs::cli::cmd_stats(mp, format, every, count);
+  }
   if (*trace) return netfs::cli::cmd_trace(mp, !no_follow);
-  if (*cachecmd) return netfs::cli::cmd_cache(mp, drop);
+  if (*cachecmd) return netfs::cli::cmd_cache(mp, drop, cache_json);
   if (*spoolcmd) return netfs::cli::cmd_spool(spool_dir);
   return 2;
 }

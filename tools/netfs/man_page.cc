@@ -25,11 +25,13 @@ std::string man_page(const std::string& version) {
   m += ".SH NAME\nnetfs, mount.netfs \\- mount a 9P2000.L export with a caching network filesystem engine\n";
   m += ".SH SYNOPSIS\n"
        ".B netfs mount\n9p://[USER@]HOST[:PORT]/EXPORT | 9p+unix:///SOCKET/EXPORT MOUNTPOINT\n"
-       "[\\fB\\-o\\fR \\fIOPTIONS\\fR] [\\fB\\-f\\fR]\n.br\n"
+       "[\\fB\\-o\\fR|\\fB\\-\\-options\\fR \\fIOPTIONS\\fR] [\\fB\\-f\\fR|\\fB\\-\\-foreground\\fR]\n.br\n"
        ".B netfs umount\nMOUNTPOINT\n.br\n"
-       ".B netfs stats\n[\\fB\\-\\-json\\fR] MOUNTPOINT\n.br\n"
+       ".B netfs stats\n[\\fB\\-\\-json\\fR | \\fB\\-\\-prometheus\\fR | \\fB\\-\\-watch\\fR [\\fISECONDS\\fR] "
+       "[\\fB\\-\\-count\\fR \\fIN\\fR]] MOUNTPOINT\n.br\n"
        ".B netfs trace\n[\\fB\\-\\-no\\-follow\\fR] MOUNTPOINT\n.br\n"
-       ".B netfs cache\n[\\fB\\-\\-drop\\fR] MOUNTPOINT|CACHE_DIR\n.br\n"
+       ".B netfs cache\n[\\fB\\-\\-drop\\fR] [\\fB\\-\\-json\\fR] MOUNTPOINT|CACHE_DIR\n.br\n"
+       ".B netfs \\-\\-version\n.br\n"
        ".B mount.netfs\nSPEC DIR [\\fB\\-sfnv\\fR] [\\fB\\-o\\fR \\fIOPTIONS\\fR]\n";
   m += ".SH DESCRIPTION\n"
        "\\fBnetfs mount\\fR connects to a 9P2000.L server (such as diod), attaches the export and mounts it with "

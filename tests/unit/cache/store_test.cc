@@ -98,7 +98,7 @@ TEST_F(StoreTest, OtherCoherencyDataEmptiesTheObject) {
   }
   auto c = cookie(7, {2, 2, 3, kG});  // the server's qid.version moved on
   EXPECT_EQ(c->present(0, kG), 0u);
-  EXPECT_EQ(store_->stats().invalidations.load(), 1u);
+  EXPECT_EQ(store_->stats().cookies_emptied.load(), 1u);
   EXPECT_EQ(store_->usage(), 0u);
 }
 
