@@ -28,11 +28,6 @@ std::vector<char> random_bytes(size_t n, unsigned seed) {
   return v;
 }
 
-std::vector<char> slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
-}
-
 void write_file(const std::string& p, const std::vector<char>& data) {
   int fd = ::open(p.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
   ASSERT_GE(fd, 0) << strerror(errno);

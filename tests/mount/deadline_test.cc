@@ -17,18 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::vector<char> random_bytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<char> v(n);
-  for (auto& c : v) c = static_cast<char>(rng());
-  return v;
-}
-
-std::vector<char> slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
-}
-
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 bool timed_out(int err) { return err == ETIMEDOUT || err == EIO; }

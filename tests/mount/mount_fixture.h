@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,5 +49,18 @@ class MountFixture : public ::testing::Test {
   std::string mnt_;
   bool mounted_ = false;
 };
+
+// Test data and its read-back, shared by the mount tests.
+inline std::vector<char> random_bytes(size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::vector<char> v(n);
+  for (auto& c : v) c = static_cast<char>(rng());
+  return v;
+}
+
+inline std::vector<char> slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
+}
 
 }  // namespace netfs::testing

@@ -25,18 +25,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::vector<char> random_bytes(size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::vector<char> v(n);
-  for (auto& c : v) c = static_cast<char>(rng());
-  return v;
-}
-
-std::vector<char> slurp(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::vector<char>((std::istreambuf_iterator<char>(in)), {});
-}
-
 bool netfs_mounted(const std::string& mp) {
   auto m = fuse::mount_at(mp);
   return m && fuse::is_netfs(*m);
