@@ -105,7 +105,10 @@ TEST(P9Client, InFlightIsBounded) {
 TEST(P9Client, TimeoutFlushesAndHoldsTheTagUntilRflush) {
   FakeServer s;
   auto o = opts(s);
-  o.rpc_timeout = 100ms;
+  // Long enough that the steps after the first timeout (the Tflush, the queued call, both
+  // bounded by the same timeout) finish well inside it on a loaded machine: at 100 ms the
+  // queued call timed out in its queue under stress-ng, and the test saw no second call.
+  o.rpc_timeout = 1500ms;
   o.max_inflight = 1;  // so any later call would have to reuse the tag if it were free
   auto c = connect(o);
   ASSERT_TRUE(c);
