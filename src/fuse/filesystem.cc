@@ -22,7 +22,7 @@ class FileBackend final : public p9::Backend {
 };
 
 Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts)
-    : url_(url), opts_(opts), attached_as_root_(opts.uname == "root") {
+    : url_(url), opts_(opts), attached_as_root_(opts.p9.uname == "root") {
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   lock_client_id_ = std::string("netfs@") + host;
@@ -31,22 +31,11 @@ Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts)
 Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, const MountOptions& opts,
                                                         std::string* why) {
   std::unique_ptr<Filesystem> fs(new Filesystem(url, opts));
-  Options eo;
-  eo.writeback_delay = opts.writeback_delay;
-  eo.dirty_limit = opts.dirty_limit;
-  eo.max_retries = opts.retries;
-  eo.memory_limit = opts.memory;
-  eo.readahead_max = opts.readahead_max;
-  eo.worker_threads = 4;
-  fs->engine_ = std::make_unique<Engine>(eo);
-  if (!opts.cache_dir.empty()) {
-    cache::StoreOptions so;
-    so.dir = opts.cache_dir;
-    so.size_limit = opts.cache_size;
-    so.min_free = opts.cache_min_free;
-    auto st = cache::Store::open(so);
+  fs->engine_ = std::make_unique<Engine>(opts.engine);
+  if (!opts.cache.dir.empty()) {
+    auto st = cache::Store::open(opts.cache);
     if (!st.ok()) {
-      if (why) *why = "cannot use cache_dir " + opts.cache_dir + ": " + st.error().message();
+      if (why) *why = "cannot use cache_dir " + opts.cache.dir + ": " + st.error().message();
       return st.error();
     }
     fs->store_ = std::move(*st);
@@ -73,22 +62,17 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   }
   ::close(*probe);
 
-  p9::ClientOptions co;
+  p9::ClientOptions co = opts.p9;
   co.endpoint = url.endpoint;
   co.aname = url.export_path;
-  co.uname = opts.uname;
-  co.auth = opts.auth == "munge" ? p9::Auth::kMunge : opts.auth == "none" ? p9::Auth::kNone : p9::Auth::kAuto;
   // A numeric user is a uid: sent as n_uname too, which .L servers prefer (and diod
   // without a user database, -N, needs). A name is left to the server's user database.
-  auto uid = numeric_uname(opts.uname);
+  auto uid = numeric_uname(co.uname);
   if (!uid.ok()) {
-    if (why) *why = "uname '" + opts.uname + "' is a number beyond any uid (at most 4294967294)";
+    if (why) *why = "uname '" + co.uname + "' is a number beyond any uid (at most 4294967294)";
     return uid.error();
   }
   if (*uid) co.n_uname = **uid;
-  co.msize = opts.msize;
-  co.connections = opts.conns;
-  co.rpc_timeout = opts.timeout;
   co.engine_stats = &fs->engine_->stats();
   auto c = p9::Client::connect(co);
   if (!c.ok()) {
@@ -102,10 +86,10 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
       *why = "9P server at " + server + " requires authentication, and no MUNGE credential could be made " +
              "(is munged running here, with the server's key?): " + err;
     } else if (e.context == p9::kAuthRejected) {
-      *why = "9P server at " + server + " rejected our MUNGE authentication as user '" + opts.uname +
+      *why = "9P server at " + server + " rejected our MUNGE authentication as user '" + co.uname +
              "' (a different munge key, or the credential's uid is not the attach user's): " + err;
     } else if (e.context == p9::kAttachRefused) {
-      *why = "9P server at " + server + " refused export '" + url.export_path + "' (attach as user '" + opts.uname +
+      *why = "9P server at " + server + " refused export '" + url.export_path + "' (attach as user '" + co.uname +
              "'): " + err;
     } else {
       *why = "9P session setup with " + server + " failed (version handshake and attach): " + e.message();
@@ -135,7 +119,7 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
   fs->table_ = std::make_unique<InodeTable>(std::move(root), fs->fid_pool_.get());
   fs->engine_->set_refusal_hook([raw = fs.get()](Inode& i, int err) { raw->log_refusal(i, err); });
   fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
-  fs->pool_ = std::make_unique<TaskPool>(8);
+  fs->pool_ = std::make_unique<TaskPool>(opts.attr_threads);
   // Data an earlier daemon of this export could not write goes first, before any file is
   // served.
   fs->replay_spool();

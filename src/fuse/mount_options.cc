@@ -6,6 +6,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdio>
+#include <utility>
 #include <vector>
 
 namespace netfs::fuse {
@@ -123,152 +125,288 @@ uint64_t physical_memory() {
   return pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : UINT64_MAX;
 }
 
-bool set_duration(std::string_view v, std::chrono::milliseconds lo, std::chrono::milliseconds hi,
-                  std::chrono::milliseconds* out) {
-  std::chrono::milliseconds d;
-  if (!parse_duration(v, &d) || d < lo || d > hi) return false;
-  *out = d;
-  return true;
-}
-
-template <class T>
-bool set_count(std::string_view v, uint64_t lo, uint64_t hi, T* out) {
-  uint64_t n;
-  if (!parse_u64(v, &n) || n < lo || n > hi) return false;
-  *out = static_cast<T>(n);
-  return true;
-}
-
-bool set_size(std::string_view v, uint64_t lo, uint64_t hi, uint64_t* out) {
-  uint64_t n;
-  if (!parse_size(v, &n) || n < lo || n > hi) return false;
-  *out = n;
-  return true;
-}
-
 using std::chrono::milliseconds;
 using O = MountOptions;
 constexpr uint64_t kMax = UINT64_MAX;
+constexpr uint64_t kDay = 86400 * 1000;
 
-// The one list of mount options: the parser and `netfs mount --help` both read it.
-// Flags have an empty value hint and their apply ignores the (absent) value.
+// "1M" for 1048576; a size no unit divides stays in bytes.
+std::string format_size(uint64_t v) {
+  static constexpr std::pair<char, int> kUnits[] = {{'T', 40}, {'G', 30}, {'M', 20}, {'K', 10}};
+  for (auto [unit, shift] : kUnits)
+    if (v && v % (1ull << shift) == 0) return std::to_string(v >> shift) + unit;
+  return std::to_string(v);
+}
+
+std::string format_duration(uint64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + "s" : std::to_string(ms) + "ms";
+}
+
+std::string format_octal(uint64_t n) {
+  char buf[32];
+  snprintf(buf, sizeof buf, n ? "0%llo" : "0", static_cast<unsigned long long>(n));
+  return buf;
+}
+
+std::string format_seconds(double d) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%g", d);
+  return buf;
+}
+
+std::string_view auth_name(p9::Auth a) {
+  switch (a) {
+    case p9::Auth::kNone: return "none";
+    case p9::Auth::kMunge: return "munge";
+    case p9::Auth::kAuto: break;
+  }
+  return "auto";
+}
+
+// A number that fits the field, whichever width it has.
+bool store_number(const OptionField& f, uint64_t n) {
+  if (auto p = std::get_if<uint64_t*>(&f)) return **p = n, true;
+  if (auto p = std::get_if<uint32_t*>(&f)) return n <= UINT32_MAX && (**p = static_cast<uint32_t>(n), true);
+  return false;
+}
+
+// The generic setter of a row: parse by kind, check the range, store.
+bool apply_value(const MountOptionSpec& s, std::string_view v, O* o) {
+  if (s.apply) return s.apply(v, o);
+  OptionField f = s.at(*o);
+  uint64_t n;
+  switch (s.kind) {
+    case OptionKind::kFlag:
+      return *std::get<bool*>(f) = s.flag_sets, true;
+    case OptionKind::kSize:
+      return parse_size(v, &n) && n >= s.lo && n <= s.hi && store_number(f, n);
+    case OptionKind::kCount:
+      return parse_u64(v, &n) && n >= s.lo && n <= s.hi && store_number(f, n);
+    case OptionKind::kOctal:
+      return parse_octal(v, &n) && n >= s.lo && n <= s.hi && store_number(f, n);
+    case OptionKind::kDuration: {
+      milliseconds d;
+      if (!parse_duration(v, &d) || d.count() < static_cast<int64_t>(s.lo) || d.count() > static_cast<int64_t>(s.hi))
+        return false;
+      return *std::get<milliseconds*>(f) = d, true;
+    }
+    case OptionKind::kSeconds: {
+      double d;
+      return parse_seconds(v, &d) && d >= static_cast<double>(s.lo) && d <= static_cast<double>(s.hi) &&
+             (*std::get<double*>(f) = d, true);
+    }
+    case OptionKind::kPath:
+      return v.front() == '/' && (*std::get<std::string*>(f) = std::string(v), true);
+    case OptionKind::kText:
+      return *std::get<std::string*>(f) = std::string(v), true;
+    case OptionKind::kUser:
+      return (*std::get<std::optional<uint32_t>*>(f) = user_id(v)).has_value();
+    case OptionKind::kGroup:
+      return (*std::get<std::optional<uint32_t>*>(f) = group_id(v)).has_value();
+  }
+  return false;
+}
+
+// The row's field and its name, written once.
+#define FIELD(path) .field = #path, .at = [](O & o) -> OptionField { return &o.path; }
+
+// The one list of mount options. Defaults are not written here: option_default() reads
+// them from a default-constructed MountOptions, that is from each layer's own struct.
 const MountOptionSpec kOptions[] = {
     // 9P
-    {"msize", "SIZE", "1M", "a size from 4K to 16M", "9P message size asked for (diod grants 64K)",
-     [](std::string_view v, O* o) {
-       uint64_t n;
-       if (!set_size(v, 4096, 16u << 20, &n)) return false;
-       o->msize = static_cast<uint32_t>(n);
-       return true;
+    {.name = "msize", .kind = OptionKind::kSize, FIELD(p9.msize), .lo = 4096, .hi = 16u << 20,
+     .meaning = "9P message size asked for (diod 1.0.24 grants 64K)"},
+    {.name = "conns", .kind = OptionKind::kCount, FIELD(p9.connections), .lo = 1, .hi = p9::kMaxConnections,
+     .meaning = "connections to the server; reads and writes are spread over them",
+     .more = "round robin, each with its own fids and reconnect (metadata stays on the first); no gain against "
+             "diod here, see bench/RESULTS-p9.md"},
+    {.name = "max_fids", .kind = OptionKind::kCount, FIELD(max_fids), .lo = 8, .hi = 1u << 24,
+     .meaning = "server fids kept; beyond it those of unused files are closed and reopened on demand",
+     .more = "(least recently used first); open files keep theirs, so the count passes the bound only by fids in "
+             "use. `netfs stats` shows `fids=` (held now), `max_fids=`, `fids_closed=`, `fids_reopened=` "
+             "(`fuse_fids`, ... in `--json`)"},
+    {.name = "timeout", .kind = OptionKind::kDuration, FIELD(p9.rpc_timeout), .lo = 100, .hi = kDay,
+     .meaning = "per-RPC limit, waiting for a reconnect included",
+     .more = "; also how long the server may be unreachable before calls fail at once (see \"When the server is "
+             "gone\")"},
+    {.name = "uname", .kind = OptionKind::kText, FIELD(p9.uname),
+     .meaning = "9P attach user, the server acts as this user (a 9p://USER@HOST URL sets it too)",
+     .more = ". A number is a uid and is also sent as `n_uname` (diod without a user database, `-N`, takes only "
+             "that); a name is looked up by the server",
+     .range_note = "a user name or uid", .hint = "USER",
+     .apply = [](std::string_view v, O* o) { return o->p9.uname = std::string(v), numeric_uname(v).ok(); }},
+    {.name = "auth", .kind = OptionKind::kText, FIELD(p9.auth),
+     .meaning = "authentication: munge (diod's MUNGE; needs a munged sharing the server's key), auto (munge when "
+                "the server asks for it), none",
+     .more = "; see Security, below", .range_note = "auto, none or munge", .hint = "METHOD",
+     .apply = [](std::string_view v, O* o) {
+       for (p9::Auth a : {p9::Auth::kAuto, p9::Auth::kNone, p9::Auth::kMunge})
+         if (v == auth_name(a)) return o->p9.auth = a, true;
+       return false;
      }},
-    // p9::kMaxConnections; not included here so the option parser stays free of p9.
-    {"conns", "N", "1", "a count of connections from 1 to 16",
-     "connections to the server; reads and writes are spread over them",
-     [](std::string_view v, O* o) { return set_count(v, 1, 16, &o->conns); }},
-    {"max_fids", "N", "512", "a count from 8 to 16777216",
-     "server fids kept; beyond it those of unused files are closed and reopened on demand",
-     [](std::string_view v, O* o) { return set_count(v, 8, 1u << 24, &o->max_fids); }},
-    {"timeout", "DURATION", "30s", "a duration from 100ms to 86400s", "per-RPC limit, waiting for a reconnect included",
-     [](std::string_view v, O* o) { return set_duration(v, milliseconds(100), std::chrono::hours(24), &o->timeout); }},
-    {"uname", "USER", "root", "a user name or uid",
-     "9P attach user, the server acts as this user (a 9p://USER@HOST URL sets it too)",
-     [](std::string_view v, O* o) { return o->uname = std::string(v), numeric_uname(v).ok(); }},
-    {"auth", "METHOD", "auto", "auto, none or munge",
-     "authentication: munge (diod's MUNGE; needs a munged sharing the server's key), auto (munge when the server "
-     "asks for it), none",
-     [](std::string_view v, O* o) { return (v == "auto" || v == "none" || v == "munge") && (o->auth = v, true); }},
     // engine
-    {"retries", "N", "10", "a count from 0 to 1000", "engine retries of a subrequest that makes no progress",
-     [](std::string_view v, O* o) { return set_count(v, 0, 1000, &o->retries); }},
-    {"memory", "SIZE", "0", "0 (auto) or a size from 4M to the machine's RAM",
-     "folio budget of the engine (0: a quarter of RAM)",
-     [](std::string_view v, O* o) {
+    {.name = "retries", .kind = OptionKind::kCount, FIELD(engine.max_retries), .lo = 0, .hi = 1000,
+     .meaning = "engine retries of a subrequest that makes no progress"},
+    {.name = "memory", .kind = OptionKind::kSize, FIELD(engine.memory_limit),
+     .meaning = "folio budget of the engine", .default_note = "a quarter of RAM",
+     .range_note = "0 (auto) or a size from 4M to the machine's RAM",
+     .apply = [](std::string_view v, O* o) {
        uint64_t n;
        if (!parse_size(v, &n) || (n != 0 && (n < (4u << 20) || n > physical_memory()))) return false;
-       o->memory = n;
+       o->engine.memory_limit = n;
        return true;
      }},
-    {"dirty_limit", "SIZE", "256M", "a size of at least 1M", "writers are throttled above this many dirty bytes",
-     [](std::string_view v, O* o) { return set_size(v, 1u << 20, kMax, &o->dirty_limit); }},
-    {"writeback_delay", "DURATION", "5s", "a duration from 1ms to 3600s (\"500ms\", \"5s\")",
-     "the flusher writes data older than this",
-     [](std::string_view v, O* o) {
-       return set_duration(v, milliseconds(1), std::chrono::hours(1), &o->writeback_delay);
-     }},
-    {"readahead", "SIZE", "8M", "a size up to 1G (0 disables readahead)", "largest readahead window",
-     [](std::string_view v, O* o) { return set_size(v, 0, 1ull << 30, &o->readahead_max); }},
+    {.name = "dirty_limit", .kind = OptionKind::kSize, FIELD(engine.dirty_limit), .lo = 1u << 20, .hi = kMax,
+     .meaning = "writers are throttled above this many dirty bytes"},
+    {.name = "writeback_delay", .kind = OptionKind::kDuration, FIELD(engine.writeback_delay), .lo = 1,
+     .hi = 3600 * 1000, .meaning = "the flusher writes data older than this"},
+    {.name = "readahead", .kind = OptionKind::kSize, FIELD(engine.readahead_max), .lo = 0, .hi = 1ull << 30,
+     .meaning = "largest readahead window (0: no readahead)"},
+    {.name = "workers", .kind = OptionKind::kCount, FIELD(engine.worker_threads), .lo = 1, .hi = 64,
+     .meaning = "engine threads that collect finished reads and writes"},
     // kernel caching
-    {"attr_timeout", "SECONDS", "1", "seconds from 0 to 3600", "how long the kernel trusts attributes",
-     [](std::string_view v, O* o) {
-       double d;
-       return parse_seconds(v, &d) && d >= 0 && d <= 3600 && (o->attr_timeout = d, true);
-     }},
-    {"entry_timeout", "SECONDS", "1", "seconds from 0 to 3600", "how long the kernel trusts names",
-     [](std::string_view v, O* o) {
-       double d;
-       return parse_seconds(v, &d) && d >= 0 && d <= 3600 && (o->entry_timeout = d, true);
-     }},
-    {"direct_io", "", "off", "", "bypass the kernel page cache (no shared mmap then)",
-     [](std::string_view, O* o) { return o->direct_io = true; }},
+    {.name = "attr_timeout", .kind = OptionKind::kSeconds, FIELD(attr_timeout), .lo = 0, .hi = 3600,
+     .meaning = "how long the kernel trusts attributes"},
+    {.name = "entry_timeout", .kind = OptionKind::kSeconds, FIELD(entry_timeout), .lo = 0, .hi = 3600,
+     .meaning = "how long the kernel trusts names"},
+    {.name = "direct_io", .kind = OptionKind::kFlag, FIELD(direct_io),
+     .meaning = "bypass the kernel page cache (no shared mmap then)"},
+    {.name = "attr_threads", .kind = OptionKind::kCount, FIELD(attr_threads), .lo = 1, .hi = 64,
+     .meaning = "threads that fetch a listing's attributes in parallel (readdirplus)"},
     // local persistent cache
-    {"cache_dir", "PATH", "none", "an absolute directory path", "the local persistent cache (docs/cache.md)",
-     [](std::string_view v, O* o) { return v.front() == '/' && (o->cache_dir = std::string(v), true); }},
-    {"spool_dir", "PATH", "cache_dir/spool, else /var/lib/netfs/spool", "an absolute directory path",
-     "where dirty data the daemon cannot write before it exits is saved (docs/fuse.md)",
-     [](std::string_view v, O* o) { return v.front() == '/' && (o->spool_dir = std::string(v), true); }},
-    {"cache_size", "SIZE", "1G", "a size of at least 1M", "cached file data at most",
-     [](std::string_view v, O* o) { return set_size(v, 1u << 20, kMax, &o->cache_size); }},
-    {"cache_min_free", "SIZE", "0", "a size (0: 2% of the cache's filesystem)",
-     "free space the cache leaves on its filesystem",
-     [](std::string_view v, O* o) { return set_size(v, 0, kMax, &o->cache_min_free); }},
+    {.name = "cache_dir", .kind = OptionKind::kPath, FIELD(cache.dir),
+     .meaning = "the local persistent cache (docs/cache.md)", .more = "; one mount per directory",
+     .default_note = "none (no cache)", .range_note = "an absolute directory path"},
+    {.name = "spool_dir", .kind = OptionKind::kPath, FIELD(spool_dir),
+     .meaning = "where dirty data the daemon cannot write before it exits is saved (docs/fuse.md)",
+     .default_note = "cache_dir/spool, else /var/lib/netfs/spool (root) or $XDG_STATE_HOME/netfs/spool",
+     .range_note = "an absolute directory path"},
+    {.name = "cache_size", .kind = OptionKind::kSize, FIELD(cache.size_limit), .lo = 1u << 20, .hi = kMax,
+     .meaning = "cached file data at most"},
+    {.name = "cache_min_free", .kind = OptionKind::kSize, FIELD(cache.min_free), .lo = 0, .hi = kMax,
+     .meaning = "free space the cache leaves on its filesystem", .default_note = "2% of its filesystem"},
     // who may use the mount, and as whom
-    {"allow_other", "", "off", "", "other local users may use the mount (implies default_permissions)",
-     [](std::string_view, O* o) { return o->allow_other = true; }},
-    {"default_permissions", "", "off", "", "the kernel checks callers against modes and owners",
-     [](std::string_view, O* o) { return o->no_default_permissions = false, o->default_permissions = true; }},
-    {"no_default_permissions", "", "off", "",
-     "with allow_other: no kernel checks, every local user gets the attach user's rights (docs/fuse.md, Security)",
-     [](std::string_view, O* o) { return o->default_permissions = false, o->no_default_permissions = true; }},
-    {"uid", "ID", "the server's", "a user name or number", "owner every file appears to have locally",
-     [](std::string_view v, O* o) { return (o->uid = user_id(v)).has_value(); }},
-    {"gid", "ID", "the server's", "a group name or number", "group every file appears to have locally",
-     [](std::string_view v, O* o) { return (o->gid = group_id(v)).has_value(); }},
-    {"umask", "OCTAL", "0", "octal permission bits from 0 to 0777", "permission bits masked off what the mount shows",
-     [](std::string_view v, O* o) {
-       uint64_t n;
-       return parse_octal(v, &n) && n <= 0777 && (o->umask = static_cast<uint32_t>(n), true);
-     }},
+    {.name = "allow_other", .kind = OptionKind::kFlag, FIELD(allow_other),
+     .meaning = "other local users may use the mount (implies default_permissions)", .more = "; see Security, below"},
+    {.name = "default_permissions", .kind = OptionKind::kFlag, FIELD(default_permissions),
+     .meaning = "the kernel checks callers against modes and owners", .default_note = "on with allow_other",
+     .apply = [](std::string_view, O* o) { return o->no_default_permissions = false, o->default_permissions = true; }},
+    {.name = "no_default_permissions", .kind = OptionKind::kFlag, FIELD(no_default_permissions),
+     .meaning = "with allow_other: no kernel checks, every local user gets the attach user's rights (docs/fuse.md, "
+                "Security)",
+     .apply = [](std::string_view, O* o) { return o->default_permissions = false, o->no_default_permissions = true; }},
+    {.name = "uid", .kind = OptionKind::kUser, FIELD(uid), .meaning = "owner every file appears to have locally",
+     .more = "(as sshfs's and mount.cifs's `uid=`); the server's files do not change. With `allow_other` the "
+             "kernel's permission checks use it",
+     .default_note = "the server's", .range_note = "a user name or number"},
+    {.name = "gid", .kind = OptionKind::kGroup, FIELD(gid), .meaning = "group every file appears to have locally",
+     .default_note = "the server's", .range_note = "a group name or number"},
+    {.name = "umask", .kind = OptionKind::kOctal, FIELD(umask), .lo = 0, .hi = 0777,
+     .meaning = "permission bits masked off what the mount shows", .more = "(`umask=027`: 0644 shows as 0640)"},
     // mount flags, as mount(8) names them
-    {"ro", "", "off", "", "read-only mount", [](std::string_view, O* o) { return o->read_only = true; }},
-    {"rw", "", "on", "", "read-write mount", [](std::string_view, O* o) { return !(o->read_only = false); }},
-    {"noexec", "", "off", "", "programs on the mount cannot be run", [](std::string_view, O* o) { return o->noexec = true; }},
-    {"exec", "", "on", "", "programs on the mount can be run", [](std::string_view, O* o) { return !(o->noexec = false); }},
-    {"nosuid", "", "on", "", "set-user/group-ID bits are ignored", [](std::string_view, O* o) { return o->nosuid = true; }},
-    {"suid", "", "off", "", "set-user/group-ID bits take effect (root only)",
-     [](std::string_view, O* o) { return !(o->nosuid = false); }},
-    {"nodev", "", "on", "", "device files cannot be opened", [](std::string_view, O* o) { return o->nodev = true; }},
-    {"dev", "", "off", "", "device files can be opened (root only)", [](std::string_view, O* o) { return !(o->nodev = false); }},
-    {"noatime", "", "off", "", "no access-time updates", [](std::string_view, O* o) { return o->noatime = true; }},
+    {.name = "ro", .kind = OptionKind::kFlag, FIELD(read_only), .meaning = "read-only mount"},
+    {.name = "rw", .kind = OptionKind::kFlag, FIELD(read_only), .meaning = "read-write mount", .flag_sets = false},
+    {.name = "noexec", .kind = OptionKind::kFlag, FIELD(noexec), .meaning = "programs on the mount cannot be run"},
+    {.name = "exec", .kind = OptionKind::kFlag, FIELD(noexec), .meaning = "programs on the mount can be run",
+     .flag_sets = false},
+    {.name = "nosuid", .kind = OptionKind::kFlag, FIELD(nosuid), .meaning = "set-user/group-ID bits are ignored"},
+    {.name = "suid", .kind = OptionKind::kFlag, FIELD(nosuid),
+     .meaning = "set-user/group-ID bits take effect (root only)", .flag_sets = false},
+    {.name = "nodev", .kind = OptionKind::kFlag, FIELD(nodev), .meaning = "device files cannot be opened"},
+    {.name = "dev", .kind = OptionKind::kFlag, FIELD(nodev), .meaning = "device files can be opened (root only)",
+     .flag_sets = false},
+    {.name = "noatime", .kind = OptionKind::kFlag, FIELD(noatime), .meaning = "no access-time updates"},
+    {.name = "relatime", .kind = OptionKind::kFlag, FIELD(noatime),
+     .meaning = "access times updated relative to mtime/ctime", .flag_sets = false},
     // atime is what mount(8) means by the kernel's default, which is relatime.
-    {"relatime", "", "on", "", "access times updated relative to mtime/ctime",
-     [](std::string_view, O* o) { return !(o->noatime = false); }},
-    {"atime", "", "on", "", "the kernel's default: relatime", [](std::string_view, O* o) { return !(o->noatime = false); }},
-    {"sync", "", "off", "", "every write reaches the server before write(2) returns",
-     [](std::string_view, O* o) { return o->sync = true; }},
-    {"async", "", "on", "", "writes are written back later", [](std::string_view, O* o) { return !(o->sync = false); }},
-    {"dirsync", "", "off", "", "directory changes synchronous (they always are)",
-     [](std::string_view, O* o) { return o->dirsync = true; }},
+    {.name = "atime", .kind = OptionKind::kFlag, FIELD(noatime), .meaning = "the kernel's default: relatime",
+     .flag_sets = false},
+    {.name = "sync", .kind = OptionKind::kFlag, FIELD(sync),
+     .meaning = "every write reaches the server before write(2) returns", .more = "(the kernel fsyncs each write)"},
+    {.name = "async", .kind = OptionKind::kFlag, FIELD(sync), .meaning = "writes are written back later",
+     .flag_sets = false},
+    {.name = "dirsync", .kind = OptionKind::kFlag, FIELD(dirsync),
+     .meaning = "directory changes synchronous (they always are)",
+     .more = ": every namespace change is a synchronous RPC"},
     // daemon
-    {"threads", "N", "16", "a count from 1 to 256", "FUSE worker threads at most",
-     [](std::string_view v, O* o) { return set_count(v, 1, 256, &o->threads); }},
-    {"log", "PATH", "/run/netfs/NAME.log", "a file path", "the daemon's messages",
-     [](std::string_view v, O* o) { return o->log_file = std::string(v), true; }},
-    {"debug", "", "off", "", "libfuse logs every request", [](std::string_view, O* o) { return o->debug = true; }},
+    {.name = "threads", .kind = OptionKind::kCount, FIELD(threads), .lo = 1, .hi = 256,
+     .meaning = "FUSE worker threads at most"},
+    {.name = "log", .kind = OptionKind::kText, FIELD(log_file), .meaning = "the daemon's messages",
+     .more = "; a log that cannot be opened stops the mount (exit 1)", .default_note = "/run/netfs/NAME.log",
+     .range_note = "a file path", .hint = "PATH"},
+    {.name = "debug", .kind = OptionKind::kFlag, FIELD(debug), .meaning = "libfuse logs every request"},
 };
+
+#undef FIELD
 
 }  // namespace
 
 std::span<const MountOptionSpec> mount_option_table() { return kOptions; }
+
+std::string_view option_value_hint(const MountOptionSpec& s) {
+  if (!s.hint.empty()) return s.hint;
+  switch (s.kind) {
+    case OptionKind::kSize: return "SIZE";
+    case OptionKind::kCount: return "N";
+    case OptionKind::kDuration: return "DURATION";
+    case OptionKind::kSeconds: return "SECONDS";
+    case OptionKind::kOctal: return "OCTAL";
+    case OptionKind::kPath: return "PATH";
+    case OptionKind::kText: return "VALUE";
+    case OptionKind::kUser:
+    case OptionKind::kGroup: return "ID";
+    case OptionKind::kFlag: break;
+  }
+  return "";
+}
+
+std::string option_default(const MountOptionSpec& s) {
+  O defaults;
+  OptionField f = s.at(defaults);
+  std::string v;
+  if (s.kind == OptionKind::kFlag) {
+    v = *std::get<bool*>(f) == s.flag_sets ? "on" : "off";
+  } else if (auto p = std::get_if<std::string*>(&f)) {
+    v = **p;
+  } else if (auto p = std::get_if<std::optional<uint32_t>*>(&f)) {
+    if (**p) v = std::to_string(***p);
+  } else if (auto p = std::get_if<p9::Auth*>(&f)) {
+    v = auth_name(**p);
+  } else if (auto p = std::get_if<milliseconds*>(&f)) {
+    v = format_duration(static_cast<uint64_t>((*p)->count()));
+  } else if (auto p = std::get_if<double*>(&f)) {
+    v = format_seconds(**p);
+  } else {
+    uint64_t n = std::holds_alternative<uint64_t*>(f) ? *std::get<uint64_t*>(f) : *std::get<uint32_t*>(f);
+    v = s.kind == OptionKind::kSize ? format_size(n) : s.kind == OptionKind::kOctal ? format_octal(n) : std::to_string(n);
+  }
+  if (s.default_note.empty()) return v;
+  return v.empty() ? std::string(s.default_note) : v + " (" + std::string(s.default_note) + ")";
+}
+
+std::string option_range(const MountOptionSpec& s) {
+  if (!s.range_note.empty()) return std::string(s.range_note);
+  auto span = [&](const char* what, std::string (*show)(uint64_t)) {
+    std::string w = what;
+    if (s.hi == kMax) return s.lo ? w + " of at least " + show(s.lo) : w;
+    if (s.lo == 0 && s.kind == OptionKind::kSize) return w + " up to " + show(s.hi);
+    return w + " from " + show(s.lo) + " to " + show(s.hi);
+  };
+  switch (s.kind) {
+    case OptionKind::kSize: return span("a size", format_size);
+    case OptionKind::kCount: return span("a count", [](uint64_t n) { return std::to_string(n); });
+    case OptionKind::kDuration: return span("a duration", format_duration);
+    case OptionKind::kSeconds: return span("seconds", [](uint64_t n) { return std::to_string(n); });
+    case OptionKind::kOctal:
+      return span("octal permission bits", format_octal);
+    case OptionKind::kPath: return "an absolute path";
+    case OptionKind::kUser: return "a user name or number";
+    case OptionKind::kGroup: return "a group name or number";
+    case OptionKind::kText: return "text";
+    case OptionKind::kFlag: break;
+  }
+  return "";
+}
 
 Status parse_mount_options(std::string_view text, MountOptions* o, std::string* why) {
   for (std::string_view opt : split(text, ',')) {
@@ -280,13 +418,13 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
     for (const auto& s : kOptions)
       if (s.name == name) spec = &s;
     if (!spec) return fail(why, "unknown mount option '" + name + "' (netfs mount --help lists them)");
-    if (spec->value_hint.empty()) {
+    if (spec->kind == OptionKind::kFlag) {
       if (has_val) return fail(why, "option " + name + " takes no value");
-      spec->apply({}, o);
+      apply_value(*spec, {}, o);
       continue;
     }
-    if (val.empty() || !spec->apply(val, o))
-      return fail(why, "option " + name + "=" + std::string(val) + " is invalid: expected " + std::string(spec->range));
+    if (val.empty() || !apply_value(*spec, val, o))
+      return fail(why, "option " + name + "=" + std::string(val) + " is invalid: expected " + option_range(*spec));
   }
   return ok_status();
 }
@@ -294,12 +432,27 @@ Status parse_mount_options(std::string_view text, MountOptions* o, std::string* 
 std::string mount_options_help() {
   std::string out = "Mount options (-o NAME=VALUE,FLAG,...; sizes take K/M/G/T, durations ms or s):\n";
   for (const auto& s : kOptions) {
-    std::string left = "  " + std::string(s.name) + (s.value_hint.empty() ? "" : "=" + std::string(s.value_hint));
+    std::string_view hint = option_value_hint(s);
+    std::string left = "  " + std::string(s.name) + (hint.empty() ? "" : "=" + std::string(hint));
     if (left.size() < 30) left.resize(30, ' ');
     else left += "\n" + std::string(30, ' ');
-    out += left + std::string(s.meaning) + "\n" + std::string(30, ' ') + "default: " + std::string(s.default_value);
-    if (!s.range.empty()) out += "; " + std::string(s.range);
+    out += left + std::string(s.meaning) + "\n" + std::string(30, ' ') + "default: " + option_default(s);
+    if (std::string range = option_range(s); !range.empty()) out += "; " + range;
     out += "\n";
+  }
+  return out;
+}
+
+std::string mount_options_markdown() {
+  std::string out = "| option | default | range | meaning | sets |\n|---|---|---|---|---|\n";
+  for (const auto& s : kOptions) {
+    std::string range = option_range(s);
+    std::string meaning(s.meaning);
+    // "more" goes on the line as written: a leading ";" or "." continues the sentence.
+    if (!s.more.empty()) meaning += (std::string_view(";.:").find(s.more.front()) == std::string_view::npos ? " " : "") +
+                                    std::string(s.more);
+    out += "| `" + std::string(s.name) + "` | " + option_default(s) + " | " + (range.empty() ? "flag" : range) +
+           " | " + meaning + " | `" + std::string(s.field) + "` |\n";
   }
   return out;
 }

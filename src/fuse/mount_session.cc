@@ -194,7 +194,7 @@ int run_mount(const MountRequest& req) {
     return 2;
   }
   MountOptions opts;
-  if (!url->user.empty()) opts.uname = url->user;  // uname= in the options, parsed next, overrides it
+  if (!url->user.empty()) opts.p9.uname = url->user;  // uname= in the options, parsed next, overrides it
   if (!parse_mount_options(req.options, &opts, &why).ok()) {
     fprintf(stderr, "netfs: %s\n", why.c_str());
     return 2;

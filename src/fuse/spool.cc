@@ -122,7 +122,7 @@ std::string default_spool_dir() {
 
 std::string spool_dir_for(const MountOptions& opts) {
   if (!opts.spool_dir.empty()) return opts.spool_dir;
-  if (!opts.cache_dir.empty()) return opts.cache_dir + "/spool";
+  if (!opts.cache.dir.empty()) return opts.cache.dir + "/spool";
   return default_spool_dir();
 }
 

@@ -37,12 +37,12 @@ TEST_F(CommandLine, VersionAndHelp) {
   EXPECT_EQ(r.status, 0);
   // Every option of the table, with its default and range.
   for (const auto& spec : fuse::mount_option_table()) {
-    std::string name = "  " + std::string(spec.name) + (spec.value_hint.empty() ? " " : "=");
+    std::string name = "  " + std::string(spec.name) + (fuse::option_value_hint(spec).empty() ? " " : "=");
     size_t at = r.output.find(name);
     ASSERT_NE(at, std::string::npos) << spec.name << " missing from\n" << r.output;
     std::string entry = r.output.substr(at, r.output.find("\n  ", r.output.find('\n', at) + 1) - at);
-    EXPECT_TRUE(has(entry, "default: " + std::string(spec.default_value))) << entry;
-    EXPECT_TRUE(has(entry, std::string(spec.range))) << entry;
+    EXPECT_TRUE(has(entry, "default: " + fuse::option_default(spec))) << entry;
+    EXPECT_TRUE(has(entry, fuse::option_range(spec))) << entry;
   }
 }
 

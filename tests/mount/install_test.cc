@@ -49,7 +49,8 @@ TEST_F(Install, DestdirAndPrefixHoldEverythingAndTheHelperLinkIsRelative) {
   for (const char* section : {"SYNOPSIS", "MOUNT OPTIONS", "SECURITY", "EXIT STATUS"})
     EXPECT_NE(man.output.find(section), std::string::npos) << section;
   for (const auto& spec : fuse::mount_option_table()) {
-    std::string entry = std::string(spec.name) + (spec.value_hint.empty() ? "" : "=" + std::string(spec.value_hint));
+    std::string_view hint = fuse::option_value_hint(spec);
+    std::string entry = std::string(spec.name) + (hint.empty() ? "" : "=" + std::string(hint));
     // A short tag shares its line with the text (man's .TP), a long one has its own.
     bool listed = man.output.find("\n       " + entry + "\n") != std::string::npos ||
                   man.output.find("\n       " + entry + " ") != std::string::npos;

@@ -41,9 +41,10 @@ std::string man_page(const std::string& version) {
   m += ".SH MOUNT OPTIONS\nGiven as \\fB\\-o\\fR NAME=VALUE,FLAG,... (several \\fB\\-o\\fR are joined). "
        "Sizes take K, M, G, T (powers of 1024); durations ms or s (plain numbers are seconds).\n";
   for (const auto& s : fuse::mount_option_table()) {
-    m += ".TP\n.B " + esc(s.name) + (s.value_hint.empty() ? "" : "=\\fI" + esc(s.value_hint) + "\\fR") + "\n";
-    m += esc(s.meaning) + ". Default: " + esc(s.default_value);
-    if (!s.range.empty()) m += "; " + esc(s.range);
+    std::string_view hint = fuse::option_value_hint(s);
+    m += ".TP\n.B " + esc(s.name) + (hint.empty() ? "" : "=\\fI" + esc(hint) + "\\fR") + "\n";
+    m += esc(s.meaning) + ". Default: " + esc(fuse::option_default(s));
+    if (std::string range = fuse::option_range(s); !range.empty()) m += "; " + esc(range);
     m += ".\n";
   }
   m += ".SH SECURITY\n"

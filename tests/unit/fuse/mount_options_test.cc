@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <map>
+#include <sstream>
+
 namespace netfs::fuse {
 namespace {
 
@@ -13,20 +17,20 @@ TEST(MountOptions, ParsesSizesDurationsAndFlags) {
                                   &o, &why)
                   .ok())
       << why;
-  EXPECT_EQ(o.msize, 65536u);
-  EXPECT_EQ(o.memory, 1ull << 30);
-  EXPECT_EQ(o.dirty_limit, 64ull << 20);
-  EXPECT_EQ(o.writeback_delay.count(), 500);
-  EXPECT_EQ(o.retries, 3u);
-  EXPECT_EQ(o.timeout.count(), 2000);
+  EXPECT_EQ(o.p9.msize, 65536u);
+  EXPECT_EQ(o.engine.memory_limit, 1ull << 30);
+  EXPECT_EQ(o.engine.dirty_limit, 64ull << 20);
+  EXPECT_EQ(o.engine.writeback_delay.count(), 500);
+  EXPECT_EQ(o.engine.max_retries, 3u);
+  EXPECT_EQ(o.p9.rpc_timeout.count(), 2000);
   EXPECT_DOUBLE_EQ(o.attr_timeout, 0.5);
   EXPECT_DOUBLE_EQ(o.entry_timeout, 0.0);
   EXPECT_TRUE(o.direct_io);
   EXPECT_TRUE(o.read_only);
-  EXPECT_EQ(o.readahead_max, 0u);
-  EXPECT_EQ(o.conns, 3u);
+  EXPECT_EQ(o.engine.readahead_max, 0u);
+  EXPECT_EQ(o.p9.connections, 3u);
   ASSERT_TRUE(parse_mount_options("writeback_delay=5", &o, &why).ok());
-  EXPECT_EQ(o.writeback_delay.count(), 5000);
+  EXPECT_EQ(o.engine.writeback_delay.count(), 5000);
 }
 
 TEST(MountOptions, RefusesUnknownMalformedAndOutOfRangeByName) {
@@ -45,12 +49,12 @@ TEST(MountOptions, RefusesUnknownMalformedAndOutOfRangeByName) {
 TEST(MountOptions, CacheOptions) {
   MountOptions o;
   std::string why;
-  EXPECT_TRUE(o.cache_dir.empty());  // no cache unless asked for
+  EXPECT_TRUE(o.cache.dir.empty());  // no cache unless asked for
   ASSERT_TRUE(parse_mount_options("cache_dir=/var/cache/netfs,cache_size=20G,cache_min_free=1G", &o, &why).ok())
       << why;
-  EXPECT_EQ(o.cache_dir, "/var/cache/netfs");
-  EXPECT_EQ(o.cache_size, 20ull << 30);
-  EXPECT_EQ(o.cache_min_free, 1ull << 30);
+  EXPECT_EQ(o.cache.dir, "/var/cache/netfs");
+  EXPECT_EQ(o.cache.size_limit, 20ull << 30);
+  EXPECT_EQ(o.cache.min_free, 1ull << 30);
   for (const char* bad : {"cache_dir=relative/dir", "cache_dir=", "cache_size=1K", "cache_size=x", "cache_min_free="}) {
     MountOptions b;
     EXPECT_FALSE(parse_mount_options(bad, &b, &why).ok()) << bad;
@@ -111,11 +115,11 @@ TEST(MountOptions, UidGidUmaskAreWhatTheMountShows) {
 TEST(MountOptions, AuthIsAutoNoneOrMunge) {
   std::string why;
   MountOptions o;
-  EXPECT_EQ(o.auth, "auto");
+  EXPECT_EQ(o.p9.auth, p9::Auth::kAuto);
   ASSERT_TRUE(parse_mount_options("auth=munge", &o, &why).ok()) << why;
-  EXPECT_EQ(o.auth, "munge");
+  EXPECT_EQ(o.p9.auth, p9::Auth::kMunge);
   ASSERT_TRUE(parse_mount_options("auth=none", &o, &why).ok()) << why;
-  EXPECT_EQ(o.auth, "none");
+  EXPECT_EQ(o.p9.auth, p9::Auth::kNone);
   EXPECT_FALSE(parse_mount_options("auth=kerberos", &o, &why).ok());
   EXPECT_NE(why.find("auth"), std::string::npos) << why;
 }
@@ -136,6 +140,62 @@ TEST(MountOptions, ANumericUnameBeyondAnyUidIsRefusedNotWrapped) {
   std::string why;
   EXPECT_FALSE(parse_mount_options("uname=4294967296", &o, &why).ok());
   EXPECT_TRUE(parse_mount_options("uname=4294967294", &o, &why).ok()) << why;
+}
+
+// What users were promised before the table took over: the names and defaults stay.
+TEST(MountOptions, DefaultsAreTheLayersOwnAndUnchanged) {
+  const std::map<std::string, std::string> promised = {
+      {"msize", "1M"}, {"conns", "1"}, {"max_fids", "512"}, {"timeout", "30s"}, {"uname", "root"},
+      {"auth", "auto"}, {"retries", "10"}, {"memory", "0 (a quarter of RAM)"}, {"dirty_limit", "256M"},
+      {"writeback_delay", "5s"}, {"readahead", "8M"}, {"attr_timeout", "1"}, {"entry_timeout", "1"},
+      {"cache_size", "1G"}, {"threads", "16"}, {"umask", "0"}, {"direct_io", "off"}, {"rw", "on"}, {"ro", "off"},
+      {"nosuid", "on"}, {"suid", "off"}, {"nodev", "on"}, {"exec", "on"}, {"relatime", "on"}, {"async", "on"},
+      {"workers", "4"}, {"attr_threads", "8"}};
+  std::map<std::string, std::string> shown;
+  for (const auto& s : mount_option_table()) shown[std::string(s.name)] = option_default(s);
+  for (const auto& [name, def] : promised) EXPECT_EQ(shown[name], def) << name;
+  // The defaults are the layers' own: the mount does not copy them.
+  MountOptions o;
+  EXPECT_EQ(o.engine.dirty_limit, Options{}.dirty_limit);
+  EXPECT_EQ(o.p9.msize, p9::ClientOptions{}.msize);
+  EXPECT_EQ(o.cache.size_limit, cache::StoreOptions{}.size_limit);
+}
+
+// Every default the table shows parses back to the value the field starts with, so help
+// and docs cannot show a default the parser would read differently.
+TEST(MountOptions, EveryShownDefaultParsesToItself) {
+  int checked = 0;
+  for (const auto& s : mount_option_table()) {
+    std::string def = option_default(s);
+    if (s.kind == OptionKind::kFlag || !s.default_note.empty()) continue;
+    MountOptions fresh, parsed;
+    std::string why;
+    ASSERT_TRUE(parse_mount_options(std::string(s.name) + "=" + def, &parsed, &why).ok()) << s.name << ": " << why;
+    bool same = std::visit([&](auto* a) { return *a == *std::get<decltype(a)>(s.at(parsed)); }, s.at(fresh));
+    EXPECT_TRUE(same) << s.name << "=" << def;
+    checked++;
+  }
+  EXPECT_GE(checked, 15);
+}
+
+// docs/fuse.md's options table is the parser's table, row for row: edit the table in
+// src/fuse/mount_options.cc and paste what this test prints.
+TEST(MountOptions, DocsFuseMdListsTheTable) {
+  std::ifstream in(NETFS_SOURCE_DIR "/docs/fuse.md");
+  ASSERT_TRUE(in) << NETFS_SOURCE_DIR "/docs/fuse.md";
+  std::string doc, line;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line.starts_with("| option | default |")) inside = true;
+    else if (inside && !line.starts_with("|")) break;
+    if (inside) doc += line + "\n";
+  }
+  std::string table = mount_options_markdown();
+  EXPECT_EQ(doc, table) << "docs/fuse.md's options table should read:\n" << table;
+  for (const auto& s : mount_option_table()) {
+    EXPECT_NE(doc.find("| `" + std::string(s.name) + "` | " + option_default(s) + " |"), std::string::npos)
+        << s.name << " with its default " << option_default(s) << " is not in docs/fuse.md";
+  }
 }
 
 }  // namespace

@@ -94,7 +94,7 @@ TEST_F(SpoolTest, AManifestCutShortOrNotRenamedNamesNothing) {
 TEST(SpoolDir, FollowsTheOptions) {
   MountOptions o;
   EXPECT_EQ(spool_dir_for(o), default_spool_dir());
-  o.cache_dir = "/c";
+  o.cache.dir = "/c";
   EXPECT_EQ(spool_dir_for(o), "/c/spool");
   o.spool_dir = "/s";
   EXPECT_EQ(spool_dir_for(o), "/s");
