@@ -41,8 +41,9 @@ class Engine {
   Trace& trace() { return trace_; }
   WorkQueue& work_queue() { return wq_; }
 
+  // ino: Inode::ino(), for trace records.
   std::shared_ptr<Inode> new_inode(RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
-                                   cache::Cookie* cookie = nullptr);
+                                   cache::Cookie* cookie = nullptr, uint64_t ino = 0);
 
   unsigned next_request_id() { return next_rreq_id_.fetch_add(1, std::memory_order_relaxed) + 1; }
   unsigned next_folioq_id() { return next_fq_id_.fetch_add(1, std::memory_order_relaxed) + 1; }

@@ -29,7 +29,7 @@ class Cookie;
 class Inode : public std::enable_shared_from_this<Inode> {
  public:
   Inode(Engine& engine, RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
-        cache::Cookie* cookie);
+        cache::Cookie* cookie, uint64_t ino = 0);
   ~Inode();
   Inode(const Inode&) = delete;
   Inode& operator=(const Inode&) = delete;
@@ -38,6 +38,9 @@ class Inode : public std::enable_shared_from_this<Inode> {
   RequestOps& ops() const { return ops_; }
   // An opaque value the backend chose (a fid, a key); the engine never interprets it.
   uint64_t backend_id() const { return backend_id_; }
+  // The number the layer above knows the file by (the FUSE inode number), carried in
+  // trace records so that `netfs trace` can name the file; 0: none given.
+  uint64_t ino() const { return ino_; }
   cache::Cookie* cookie() const { return cookie_; }
   Mapping& mapping() { return mapping_; }
   Errseq& wb_err() { return wb_err_; }
@@ -82,6 +85,7 @@ class Inode : public std::enable_shared_from_this<Inode> {
   Engine& engine_;
   RequestOps& ops_;
   const uint64_t backend_id_;
+  const uint64_t ino_;
   cache::Cookie* const cookie_;
   Mapping mapping_;
   Errseq wb_err_;

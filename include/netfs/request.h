@@ -183,6 +183,7 @@ class Request {
   std::shared_ptr<Inode> inode_;
   const Origin origin_;
   const unsigned debug_id_;
+  const uint64_t ino_;  // inode_->ino() for trace records (inode_ is released before the last)
   uint64_t start_;
   uint64_t len_;
   std::atomic<uint32_t> flags_{rreq_flag::kInProgress};

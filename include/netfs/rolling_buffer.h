@@ -45,8 +45,8 @@ struct FolioQueue {
 
 class RollingBuffer {
  public:
-  RollingBuffer(Stats* stats, Trace* trace, unsigned rreq_id)
-      : stats_(stats), trace_(trace), rreq_id_(rreq_id) {}
+  RollingBuffer(Stats* stats, Trace* trace, unsigned rreq_id, uint64_t ino = 0)
+      : stats_(stats), trace_(trace), rreq_id_(rreq_id), ino_(ino) {}
   ~RollingBuffer();
   RollingBuffer(const RollingBuffer&) = delete;
   RollingBuffer& operator=(const RollingBuffer&) = delete;
@@ -71,6 +71,7 @@ class RollingBuffer {
   Stats* stats_;
   Trace* trace_;
   unsigned rreq_id_;
+  uint64_t ino_;  // the request's file, for trace records
   FolioQueue* head_ = nullptr;              // issuer's
   std::atomic<FolioQueue*> tail_{nullptr};  // collector's; set once by the first append
   unsigned tail_slot_ = 0;                  // collector's

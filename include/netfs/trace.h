@@ -64,6 +64,7 @@ struct TraceRecord {
   uint16_t sreq;     // subrequest debug index
   uint32_t rreq;     // request debug id
   uint32_t folioq;   // folio queue debug id
+  uint64_t ino;      // the file (Inode::ino()); 0: none, as for connection events
   uint64_t pos;
   uint64_t len;
   int64_t value;     // transferred, errno, ...
@@ -73,7 +74,7 @@ struct TraceRecord {
 class Trace {
  public:
   explicit Trace(size_t entries);
-  void emit(TraceReason reason, uint32_t rreq, uint16_t sreq, uint8_t stream, uint32_t folioq,
+  void emit(TraceReason reason, uint64_t ino, uint32_t rreq, uint16_t sreq, uint8_t stream, uint32_t folioq,
             uint64_t pos, uint64_t len, int64_t value);
   // Records with seq > after, oldest first.
   std::vector<TraceRecord> snapshot(uint64_t after = 0) const;

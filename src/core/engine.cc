@@ -53,8 +53,8 @@ Engine::~Engine() {
 }
 
 std::shared_ptr<Inode> Engine::new_inode(RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
-                                         cache::Cookie* cookie) {
-  auto inode = std::make_shared<Inode>(*this, ops, backend_id, remote_size, cookie);
+                                         cache::Cookie* cookie, uint64_t ino) {
+  auto inode = std::make_shared<Inode>(*this, ops, backend_id, remote_size, cookie, ino);
   std::lock_guard lk(inodes_mu_);
   // Prune the dead while we are here, so the list tracks the live inodes.
   std::erase_if(inodes_, [](const std::weak_ptr<Inode>& w) { return w.expired(); });

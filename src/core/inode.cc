@@ -5,10 +5,11 @@
 namespace netfs {
 
 Inode::Inode(Engine& engine, RequestOps& ops, uint64_t backend_id, uint64_t remote_size,
-             cache::Cookie* cookie)
+             cache::Cookie* cookie, uint64_t ino)
     : engine_(engine),
       ops_(ops),
       backend_id_(backend_id),
+      ino_(ino),
       cookie_(cookie),
       mapping_(engine.options().folio_size),
       size_(remote_size),

@@ -54,12 +54,12 @@ Subrequest::Subrequest(Request* rreq, uint8_t stream, unsigned index, uint64_t s
     : rreq_(rreq), start_(start), debug_index_(index), stream_nr_(stream) {
   rreq_->get_ref();  // rule 5
   gauge_add(rreq_->engine_.stats().objs_subrequests, 1);
-  NETFS_TRACE(rreq_->engine_.trace(), sreq, sreq_alloc, rreq_->debug_id_, debug_index_, stream_nr_, 0,
+  NETFS_TRACE(rreq_->engine_.trace(), sreq, sreq_alloc, rreq_->ino_, rreq_->debug_id_, debug_index_, stream_nr_, 0,
               start_, 0, 0);
 }
 
 Subrequest::~Subrequest() {
-  NETFS_TRACE(rreq_->engine_.trace(), sreq, sreq_free, rreq_->debug_id_, debug_index_, stream_nr_, 0,
+  NETFS_TRACE(rreq_->engine_.trace(), sreq, sreq_free, rreq_->ino_, rreq_->debug_id_, debug_index_, stream_nr_, 0,
               start_, len_, static_cast<int64_t>(transferred_));
   gauge_add(rreq_->engine_.stats().objs_subrequests, -1);
   rreq_->put_ref();
@@ -123,13 +123,13 @@ void Subrequest::terminated(int64_t result) {
   }
   if (set & sreq_flag::kFailed) {
     if (write) bump(stream_nr_ == 0 ? st.upload_failed : st.cache_write_failed);
-    NETFS_TRACE(engine.trace(), sreq, sreq_fail, rreq->debug_id_, debug_index_, stream_nr_, 0, start_, len_,
+    NETFS_TRACE(engine.trace(), sreq, sreq_fail, rreq->ino_, rreq->debug_id_, debug_index_, stream_nr_, 0, start_, len_,
                 error_);
   } else if (set & sreq_flag::kShort) {
-    NETFS_TRACE(engine.trace(), sreq, sreq_short, rreq->debug_id_, debug_index_, stream_nr_, 0, start_, len_,
-                static_cast<int64_t>(transferred_));
+    NETFS_TRACE(engine.trace(), sreq, sreq_short, rreq->ino_, rreq->debug_id_, debug_index_, stream_nr_, 0, start_,
+                len_, static_cast<int64_t>(transferred_));
   } else {
-    NETFS_TRACE(engine.trace(), sreq, sreq_done, rreq->debug_id_, debug_index_, stream_nr_, 0, start_, len_,
+    NETFS_TRACE(engine.trace(), sreq, sreq_done, rreq->ino_, rreq->debug_id_, debug_index_, stream_nr_, 0, start_, len_,
                 static_cast<int64_t>(transferred_));
   }
   // Publishes transferred_, error_ and the outcome to the collector (acquire in flags()).
@@ -149,9 +149,10 @@ Request::Request(Engine& engine, std::shared_ptr<Inode> inode, Origin origin, ui
       inode_(std::move(inode)),
       origin_(origin),
       debug_id_(engine.next_request_id()),
+      ino_(inode_ ? inode_->ino() : 0),
       start_(start),
       len_(len),
-      buffer(&engine.stats(), &engine.trace(), debug_id_),
+      buffer(&engine.stats(), &engine.trace(), debug_id_, ino_),
       work_(collector_trampoline, this) {
   streams[0].nr = 0;
   streams[1].nr = 1;
@@ -160,13 +161,13 @@ Request::Request(Engine& engine, std::shared_ptr<Inode> inode, Origin origin, ui
   collected_to_ = start;
   gauge_add(engine_.stats().objs_requests, 1);
   bump(origin_counter(engine_.stats(), origin));
-  NETFS_TRACE(engine_.trace(), rreq, rreq_alloc, debug_id_, 0, 0, 0, start, len, static_cast<int64_t>(origin));
+  NETFS_TRACE(engine_.trace(), rreq, rreq_alloc, ino_, debug_id_, 0, 0, 0, start, len, static_cast<int64_t>(origin));
 }
 
 Request::~Request() {
   for (Stream& s : streams)
     for (Subrequest* sreq : s.subrequests) sreq->put_ref();
-  NETFS_TRACE(engine_.trace(), rreq, rreq_free, debug_id_, 0, 0, 0, start_, len_, result_);
+  NETFS_TRACE(engine_.trace(), rreq, rreq_free, ino_, debug_id_, 0, 0, 0, start_, len_, result_);
   // Release the inode (and with it, perhaps, its folios) before the gauge says the
   // request is gone, so that "no requests alive" implies everything they held is freed.
   inode_.reset();
@@ -199,7 +200,7 @@ void Request::wake_collector() {
 }
 
 void Request::complete(int64_t result) {
-  NETFS_TRACE(engine_.trace(), rreq, rreq_done, debug_id_, 0, 0, 0, start_, len_, result);
+  NETFS_TRACE(engine_.trace(), rreq, rreq_done, ino_, debug_id_, 0, 0, 0, start_, len_, result);
   {
     std::lock_guard lk(lock_);
     result_ = result;
@@ -211,7 +212,7 @@ void Request::complete(int64_t result) {
 }
 
 int64_t Request::wait() {
-  NETFS_TRACE(engine_.trace(), rreq, rreq_wait, debug_id_, 0, 0, 0, start_, len_, 0);
+  NETFS_TRACE(engine_.trace(), rreq, rreq_wait, ino_, debug_id_, 0, 0, 0, start_, len_, 0);
   if (test(rreq_flag::kOffloadCollection)) {
     std::unique_lock lk(lock_);
     waitq_.wait(lk, [&] { return !test(rreq_flag::kInProgress); });

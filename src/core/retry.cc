@@ -31,7 +31,7 @@ void reissue(Request* rreq, Stream& s, Subrequest* sreq, void (*prepare)(Request
   Engine& e = rreq->engine_;
   sreq->retry_count_++;
   bump(retries);
-  NETFS_TRACE(e.trace(), sreq, sreq_retry, rreq->debug_id_, sreq->debug_index_, s.nr, 0,
+  NETFS_TRACE(e.trace(), sreq, sreq_retry, rreq->ino_, rreq->debug_id_, sreq->debug_index_, s.nr, 0,
               sreq->start_ + sreq->transferred_, sreq->len_ - sreq->transferred_, sreq->retry_count_);
   prepare(rreq, sreq);
   if (rreq->test(rreq_flag::kSingle)) sreq->max_len_ = sreq->max_segs_ = 0;  // never split
@@ -59,7 +59,7 @@ void reissue(Request* rreq, Stream& s, Subrequest* sreq, void (*prepare)(Request
     const size_t m = fit(*piece, piece->len_);
     piece->len_ = m;
     piece->flags_.store(sreq_flag::kInProgress | sreq_flag::kRetrying, std::memory_order_relaxed);
-    NETFS_TRACE(e.trace(), sreq, sreq_split, rreq->debug_id_, piece->debug_index_, s.nr, 0, pos, m, 0);
+    NETFS_TRACE(e.trace(), sreq, sreq_split, rreq->ino_, rreq->debug_id_, piece->debug_index_, s.nr, 0, pos, m, 0);
     {
       std::lock_guard lk(rreq->lock_);
       auto it = std::find(s.subrequests.begin(), s.subrequests.end(), prev);

@@ -29,13 +29,13 @@ FolioQueue* RollingBuffer::new_segment() {
   auto* q = new FolioQueue;
   q->debug_id = g_next_fq_id.fetch_add(1, std::memory_order_relaxed) + 1;
   if (stats_) gauge_add(stats_->objs_folioqs, 1);
-  if (trace_) NETFS_TRACE(*trace_, folioq, fq_alloc, rreq_id_, 0, 0, q->debug_id, 0, 0, 0);
+  if (trace_) NETFS_TRACE(*trace_, folioq, fq_alloc, ino_, rreq_id_, 0, 0, q->debug_id, 0, 0, 0);
   return q;
 }
 
 void RollingBuffer::free_segment(FolioQueue* q) {
   if (stats_) gauge_add(stats_->objs_folioqs, -1);
-  if (trace_) NETFS_TRACE(*trace_, folioq, fq_free, rreq_id_, 0, 0, q->debug_id, 0, 0, 0);
+  if (trace_) NETFS_TRACE(*trace_, folioq, fq_free, ino_, rreq_id_, 0, 0, q->debug_id, 0, 0, 0);
   delete q;
 }
 

@@ -17,11 +17,13 @@ const char* trace_label(TraceReason r) {
 }
 
 std::string TraceRecord::format() const {
-  char buf[192];
-  std::snprintf(buf, sizeof buf, "%12.6f %-11s R=%08x S=%u s%u Q=%u pos=%llx len=%llx v=%lld",
-                static_cast<double>(time_ns) / 1e9, trace_label(reason), rreq, sreq, stream, folioq,
-                static_cast<unsigned long long>(pos), static_cast<unsigned long long>(len),
-                static_cast<long long>(value));
+  char buf[224];
+  int n = std::snprintf(buf, sizeof buf, "%12.6f %-11s R=%08x S=%u s%u Q=%u pos=%llx len=%llx v=%lld",
+                        static_cast<double>(time_ns) / 1e9, trace_label(reason), rreq, sreq, stream, folioq,
+                        static_cast<unsigned long long>(pos), static_cast<unsigned long long>(len),
+                        static_cast<long long>(value));
+  if (ino && n > 0 && static_cast<size_t>(n) < sizeof buf)
+    std::snprintf(buf + n, sizeof buf - static_cast<size_t>(n), " ino=%llu", static_cast<unsigned long long>(ino));
   return buf;
 }
 
@@ -32,14 +34,14 @@ Trace::Trace(size_t entries) {
   mask_ = n - 1;
 }
 
-void Trace::emit(TraceReason reason, uint32_t rreq, uint16_t sreq, uint8_t stream, uint32_t folioq,
+void Trace::emit(TraceReason reason, uint64_t ino, uint32_t rreq, uint16_t sreq, uint8_t stream, uint32_t folioq,
                  uint64_t pos, uint64_t len, int64_t value) {
   uint64_t now = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
           .count());
   std::lock_guard lk(mu_);
   uint64_t seq = ++next_;
-  ring_[seq & mask_] = TraceRecord{seq, now, reason, stream, sreq, rreq, folioq, pos, len, value};
+  ring_[seq & mask_] = TraceRecord{seq, now, reason, stream, sreq, rreq, folioq, ino, pos, len, value};
 }
 
 std::vector<TraceRecord> Trace::snapshot(uint64_t after) const {

@@ -179,6 +179,10 @@ class Filesystem {
   // `netfs cache`: the local cache's usage and counters (JSON); drop empties it.
   std::string cache_json();
   Status cache_drop();
+  // `netfs trace`: one path from the export's root of the file with FUSE inode number
+  // ino (a file with several names: the latest); empty when the mount does not know the
+  // file now, or its names are being changed (never waits for the server).
+  std::string trace_path(uint64_t ino);
   cache::Store* store() { return store_.get(); }
   Engine& engine() { return *engine_; }
   p9::Client& client() { return *client_; }

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <unordered_map>
 
 #include "fuse/control_channel.h"
 #include "fuse/filesystem.h"
@@ -49,6 +50,38 @@ std::string unwritten_lines(const std::vector<UnwrittenFile>& files) {
   for (const auto& f : files)
     out += "unwritten " + std::to_string(f.dirty_bytes) + " " + std::to_string(f.error) + " " + f.path + "\n";
   return out;
+}
+
+// `trace AFTER`: the ring's records with seq > AFTER, one line each (TraceRecord::format),
+// a record of a file followed by one of its paths when the mount knows one, then
+// "seq LAST". A control character or backslash in a path is written as \xHH, so that a
+// name cannot break the lines.
+std::string trace_lines(Filesystem& fs, uint64_t after) {
+  std::string out = "OK\n";
+  uint64_t last = after;
+  std::unordered_map<uint64_t, std::string> paths;  // one lookup per file per answer
+  for (const auto& r : fs.engine().trace().snapshot(after)) {
+    out += r.format();
+    if (r.ino) {
+      auto [it, fresh] = paths.try_emplace(r.ino);
+      if (fresh) it->second = fs.trace_path(r.ino);
+      if (!it->second.empty()) {
+        out.push_back(' ');
+        for (unsigned char c : it->second) {
+          if (c >= 0x20 && c != 0x7f && c != '\\') {
+            out.push_back(static_cast<char>(c));
+          } else {
+            char esc[5];
+            std::snprintf(esc, sizeof esc, "\\x%02x", c);
+            out += esc;
+          }
+        }
+      }
+    }
+    out.push_back('\n');
+    last = r.seq;
+  }
+  return out + "seq " + std::to_string(last) + "\n";
 }
 
 // `umount`: joins (or starts) the unmount drain and answers "joined" first if another
@@ -94,14 +127,7 @@ std::string handle_command(Filesystem& fs, const std::string& mountpoint, Unmoun
   if (cmd.starts_with("trace")) {
     uint64_t after = 0;
     if (cmd.size() > 6) after = std::strtoull(std::string(cmd.substr(6)).c_str(), nullptr, 10);
-    std::string out = "OK\n";
-    uint64_t last = after;
-    for (const auto& r : fs.engine().trace().snapshot(after)) {
-      out += r.format();
-      out.push_back('\n');
-      last = r.seq;
-    }
-    return out + "seq " + std::to_string(last) + "\n";
+    return trace_lines(fs, after);
   }
   if (cmd == "sync") return "OK\n" + unwritten_lines(fs.sync_all());
   if (cmd == "umount") return umount_command(fs, drain, reply);

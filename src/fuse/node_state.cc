@@ -154,6 +154,19 @@ std::string Filesystem::path_of(Node& n) {
   return p.empty() ? "/" : p;
 }
 
+std::string Filesystem::trace_path(uint64_t ino) {
+  if (ino == InodeTable::kRootIno) return "/";
+  auto n = table_->get(ino);
+  if (!n) return {};
+  // Unlike path_of, no FidRef: exclusive holders of fid_mu may be walking a fid again
+  // from the root, which waits for the server.
+  std::shared_lock lk(n->fid_mu, std::try_to_lock);
+  if (!lk.owns_lock() || n->names.empty()) return {};
+  std::string p;
+  for (const auto& c : n->names.front()) p += "/" + c;
+  return p;
+}
+
 void Filesystem::record_seen_locked(Node& n, const p9::Attr& a) {
   // A flush record fetched before this one is older: it must not replace it.
   n.change_gen.fetch_add(1);
@@ -240,7 +253,7 @@ Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
     fid_pool_->count_reopened();
   }
   n.cookie = cookie_for(n, coherency_of(a));
-  n.inode = engine_->new_inode(*backend_, c->fid, size, n.cookie.get());
+  n.inode = engine_->new_inode(*backend_, c->fid, size, n.cookie.get(), n.ino);
   note_io_node_locked(n);
   return ok_status();
 }

@@ -185,7 +185,7 @@ void Filesystem::attach_created_io_locked(Node& n, uint32_t fid, uint64_t size) 
   n.io_writable = true;
   // Created (or truncated) here: whatever the cache held under this qid is not it.
   n.cookie = cookie_for(n, cache::Coherency{});
-  n.inode = engine_->new_inode(*backend_, fid, size, n.cookie.get());
+  n.inode = engine_->new_inode(*backend_, fid, size, n.cookie.get(), n.ino);
   note_io_node_locked(n);
 }
 

@@ -77,7 +77,7 @@ void unlock_folios(Request* rreq, uint64_t upto) {
         m.note_dirty_locked(f->pos());
         copied = true;
       }
-      NETFS_TRACE(e.trace(), folio, folio_read_done, rreq->debug_id_, 0, 0, 0, f->pos(), f->size(),
+      NETFS_TRACE(e.trace(), folio, folio_read_done, rreq->ino_, rreq->debug_id_, 0, 0, 0, f->pos(), f->size(),
                   f->uptodate ? 0 : -1);
     }
   }
@@ -99,7 +99,7 @@ void unlock_folios(Request* rreq, uint64_t upto) {
 void collect_read_results(Request* rreq) {
   Engine& e = rreq->engine_;
   if (!rreq->test(rreq_flag::kInProgress)) return;  // a late wake after completion
-  NETFS_TRACE(e.trace(), rreq, rreq_collect, rreq->debug_id_, 0, 0, 0, rreq->collected_to_, 0, 0);
+  NETFS_TRACE(e.trace(), rreq, rreq_collect, rreq->ino_, rreq->debug_id_, 0, 0, 0, rreq->collected_to_, 0, 0);
   Stream& s = rreq->streams[0];
 
   for (;;) {
@@ -158,7 +158,7 @@ void collect_read_results(Request* rreq) {
         rreq->set_flag(rreq_flag::kFailed);
         bump(e.stats().download_failed);
         bump(e.stats().read_abandoned);
-        NETFS_TRACE(e.trace(), sreq, sreq_abandon, rreq->debug_id_, front->debug_index_, 0, 0, a, b - a,
+        NETFS_TRACE(e.trace(), sreq, sreq_abandon, rreq->ino_, rreq->debug_id_, front->debug_index_, 0, 0, a, b - a,
                     front->error_);
       } else if (a < b) {
         // The server had no more data: the rest reads as zeroes (a hole or past EOF).

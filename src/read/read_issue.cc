@@ -34,7 +34,7 @@ void issue_subrequest(Request* rreq, Subrequest* sreq) {
   Engine& e = rreq->engine_;
   sreq->io_base_.truncate(sreq->len_);
   sreq->get_ref();  // held by the source until terminated()
-  NETFS_TRACE(e.trace(), sreq, sreq_issue, rreq->debug_id_, sreq->debug_index_, 0, 0,
+  NETFS_TRACE(e.trace(), sreq, sreq_issue, rreq->ino_, rreq->debug_id_, sreq->debug_index_, 0, 0,
               sreq->start_ + sreq->transferred_, sreq->len_ - sreq->transferred_,
               static_cast<int64_t>(sreq->source_));
   switch (sreq->source_) {

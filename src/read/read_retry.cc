@@ -22,7 +22,7 @@ void retry_reads(Request* rreq) {
   if (!s.need_retry) return;
   s.need_retry = false;
   bump(e.stats().read_retry_req);
-  NETFS_TRACE(e.trace(), rreq, rreq_retry, rreq->debug_id_, 0, 0, 0, rreq->collected_to_, 0, 0);
+  NETFS_TRACE(e.trace(), rreq, rreq_retry, rreq->ino_, rreq->debug_id_, 0, 0, 0, rreq->collected_to_, 0, 0);
   std::vector<Subrequest*> candidates;
   {
     std::lock_guard lk(rreq->lock_);

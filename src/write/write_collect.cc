@@ -61,10 +61,10 @@ void unlock_folios(Request* wreq, uint64_t upto) {
         f->dirty = true;  // keep the user's bytes for the next write-back
         m.note_dirty_locked(f->pos());
         bump(e.stats().wb_redirtied);
-        NETFS_TRACE(e.trace(), folio, folio_redirty, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
+        NETFS_TRACE(e.trace(), folio, folio_redirty, wreq->ino_, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
         continue;
       }
-      NETFS_TRACE(e.trace(), folio, folio_wb_end, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
+      NETFS_TRACE(e.trace(), folio, folio_wb_end, wreq->ino_, wreq->debug_id_, 0, 0, 0, f->pos(), f->size(), 0);
       cleaned += static_cast<int64_t>(f->accounted);
       m.dirty_bytes_ -= f->accounted;
       f->accounted = 0;
@@ -99,7 +99,7 @@ void raise_zero_point(Inode& inode, uint64_t end) {
 void collect_write_results(Request* wreq) {
   Engine& e = wreq->engine_;
   if (!wreq->test(rreq_flag::kInProgress)) return;  // a late wake after completion
-  NETFS_TRACE(e.trace(), rreq, rreq_collect, wreq->debug_id_, 0, 0, 0, wreq->collected_to_, 0, 0);
+  NETFS_TRACE(e.trace(), rreq, rreq_collect, wreq->ino_, wreq->debug_id_, 0, 0, 0, wreq->collected_to_, 0, 0);
 
   for (;;) {
     if (wreq->retry_pending_) {
@@ -164,8 +164,8 @@ void collect_write_results(Request* wreq) {
             bump(e.stats().cache_invalidations);
           }
           if (s.nr == 1) s.failed.store(true, std::memory_order_relaxed);  // issuer stops feeding it
-          NETFS_TRACE(e.trace(), sreq, sreq_abandon, wreq->debug_id_, front->debug_index_, s.nr, 0, a, b - a,
-                      front->error_);
+          NETFS_TRACE(e.trace(), sreq, sreq_abandon, wreq->ino_, wreq->debug_id_, front->debug_index_, s.nr, 0, a,
+                      b - a, front->error_);
         }
         s.transferred += front->transferred_;
         s.collected_to = front->start_ + front->len_;

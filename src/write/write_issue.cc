@@ -40,7 +40,7 @@ void issue_subrequest(Request* wreq, Subrequest* sreq) {
   Engine& e = wreq->engine_;
   sreq->io_base_.truncate(sreq->len_);
   sreq->get_ref();  // held by the backend until terminated()
-  NETFS_TRACE(e.trace(), sreq, sreq_issue, wreq->debug_id_, sreq->debug_index_, sreq->stream_nr_, 0,
+  NETFS_TRACE(e.trace(), sreq, sreq_issue, wreq->ino_, wreq->debug_id_, sreq->debug_index_, sreq->stream_nr_, 0,
               sreq->start_ + sreq->transferred_, sreq->len_ - sreq->transferred_, sreq->retry_count_);
   if (sreq->stream_nr_ == 0)
     wreq->inode().ops().issue_write(*sreq);
@@ -102,7 +102,8 @@ void write_folio(Request* wreq, Folio* f, size_t from, size_t to, size_t up_from
   unsigned slot;
   wreq->buffer.append(f, from, to, &q, &slot);
   Engine& e = wreq->engine_;
-  NETFS_TRACE(e.trace(), folio, folio_wb_start, wreq->debug_id_, 0, 0, q->debug_id, f->pos() + from, to - from, 0);
+  NETFS_TRACE(e.trace(), folio, folio_wb_start, wreq->ino_, wreq->debug_id_, 0, 0, q->debug_id, f->pos() + from,
+              to - from, 0);
   for (Stream& s : wreq->streams) {
     if (!s.active || s.failed.load(std::memory_order_relaxed)) continue;
     size_t a = from, b = to;

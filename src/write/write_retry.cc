@@ -21,7 +21,7 @@ namespace netfs::write {
 void retry_writes(Request* wreq) {
   Engine& e = wreq->engine_;
   bump(e.stats().write_retry_req);
-  NETFS_TRACE(e.trace(), rreq, rreq_retry, wreq->debug_id_, 0, 0, 0, wreq->collected_to_, 0, 0);
+  NETFS_TRACE(e.trace(), rreq, rreq_retry, wreq->ino_, wreq->debug_id_, 0, 0, 0, wreq->collected_to_, 0, 0);
   for (Stream& s : wreq->streams) {
     if (!s.active || !s.need_retry) continue;
     s.need_retry = false;

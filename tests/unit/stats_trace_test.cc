@@ -41,7 +41,7 @@ TEST(Stats, TextAndJsonCarryEveryCounter) {
 
 TEST(Trace, RingKeepsNewestRecordsInOrder) {
   Trace t(8);
-  for (int i = 0; i < 20; i++) t.emit(TraceReason::k_sreq_issue, 7, uint16_t(i), 0, 0, uint64_t(i), 1, 0);
+  for (int i = 0; i < 20; i++) t.emit(TraceReason::k_sreq_issue, 0, 7, uint16_t(i), 0, 0, uint64_t(i), 1, 0);
   auto recs = t.snapshot();
   ASSERT_EQ(recs.size(), 8u);
   EXPECT_EQ(recs.front().sreq, 12);
@@ -49,6 +49,17 @@ TEST(Trace, RingKeepsNewestRecordsInOrder) {
   auto newer = t.snapshot(recs[5].seq);
   EXPECT_EQ(newer.size(), 2u);
   EXPECT_NE(recs[0].format().find("S   ISSUE"), std::string::npos);
+}
+
+TEST(Trace, ALineNamesTheInodeOnlyWhenTheRecordHasOne) {
+  Trace t(4);
+  t.emit(TraceReason::k_rreq_alloc, 42, 1, 0, 0, 0, 0, 4096, 4);
+  t.emit(TraceReason::k_p9_conn_up, 0, 0, 0, 0, 0, 0, 0, 0);
+  auto recs = t.snapshot();
+  ASSERT_EQ(recs.size(), 2u);
+  EXPECT_EQ(recs[0].ino, 42u);
+  EXPECT_TRUE(recs[0].format().ends_with(" v=4 ino=42")) << recs[0].format();
+  EXPECT_EQ(recs[1].format().find("ino="), std::string::npos) << recs[1].format();
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "netfs/read.h"
@@ -506,6 +507,25 @@ TEST(WriteLifetime, ObjectGaugesReturnToZero) {
   EXPECT_EQ(read(st->objs_subrequests), 0);
   EXPECT_EQ(read(st->objs_folioqs), 0);
   EXPECT_EQ(read(st->objs_folios), 0);
+}
+
+// `netfs trace` names files by the inode number each record carries (issue 11).
+TEST_F(WritePath, TraceRecordsOfAWriteBackCarryTheFilesIno) {
+  auto file = engine_->new_inode(*backend_, 2, 0, nullptr, 42);
+  auto data = pattern(200000, 3);
+  auto w = perform_write(*file, 0, data.data(), data.size(), WriteMode::kWriteBack);
+  ASSERT_TRUE(w.ok());
+  Errseq::Cursor cursor = 0;
+  ASSERT_TRUE(fsync(*file, cursor).ok());
+  std::set<TraceReason> seen;
+  for (const TraceRecord& r : engine_->trace().snapshot()) {
+    EXPECT_EQ(r.ino, 42u) << r.format();
+    seen.insert(r.reason);
+  }
+  for (TraceReason r : {TraceReason::k_rreq_alloc, TraceReason::k_sreq_issue, TraceReason::k_sreq_done,
+                        TraceReason::k_fq_alloc, TraceReason::k_folio_wb_start, TraceReason::k_rreq_done})
+    EXPECT_TRUE(seen.count(r)) << trace_label(r);
+  EXPECT_EQ(backend_->contents(2), data);
 }
 
 }  // namespace

@@ -61,14 +61,18 @@ int main(int argc, char** argv) {
   trace->add_flag("-n,--no-follow", no_follow, "print what is recorded and exit");
   trace->footer(
       "Each line is one event of the engine's in-memory ring (docs/ARCHITECTURE.md, Trace):\n"
-      "  TIME KIND EVENT R=REQ S=SUB sSTREAM Q=FOLIOQ pos=POS len=LEN v=VALUE\n"
+      "  TIME KIND EVENT R=REQ S=SUB sSTREAM Q=FOLIOQ pos=POS len=LEN v=VALUE [ino=INO [PATH]]\n"
       "TIME: seconds on the daemon's monotonic clock. KIND: R request, S subrequest, FQ folio\n"
       "queue, F folio, P9 connection. REQ: request id (hex), the same on every line of one\n"
       "request. SUB: subrequest index within it. STREAM: 0 the server, 1 the local cache.\n"
       "POS, LEN: file offset and length (hex). VALUE: per event: R ALLOC the origin (0\n"
       "readahead, 1 read_folio, 2 read_single, 3 unbuffered read, 4 writeback, 5 writethrough,\n"
       "6 unbuffered write, 7 write_single); S DONE, S SHORT bytes moved; S FAIL the error;\n"
-      "R DONE the request's result. Lines carry no file names.");
+      "R DONE the request's result. INO: the mount's FUSE inode number of the file (not\n"
+      "st_ino, which is the server's), on every line of a request, its subrequests and folios.\n"
+      "PATH: one name of that file from the mount's root, when the mount knows one (not after\n"
+      "the kernel forgot the file; a file with hard links: one of them); a control character\n"
+      "or \\ in it is written \\xHH.");
   trace->add_option("mountpoint", mp)->required();
 
   bool drop = false;
