@@ -32,6 +32,10 @@ class Cookie {
   // changed). Must be safe to call while writes are in flight: those then fail or are
   // discarded.
   virtual void invalidate() = 0;
+  // Our own write or a truncate is about to change [start, start + len) of the file: the
+  // cached bytes there go (the engine may never copy the new bytes to the cache, as for a
+  // streaming write). Called by the filesystem layer, not the engine.
+  virtual void drop_range(uint64_t start, uint64_t len) = 0;
 
   // ---- read side ----
   // How many bytes from `start` (at most len) the cache holds, contiguously. The read

@@ -50,7 +50,7 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   // ---- for the mount ----
   // Our own write or a truncate is about to change [start, start + len): the cached
   // granules there are dropped (the engine may not copy the new bytes: streaming writes).
-  void drop_range(uint64_t start, uint64_t len);
+  void drop_range(uint64_t start, uint64_t len) override;
   // The server now holds what we cached (after our own flush, or an open that found the
   // file unchanged): record its coherency data so a remount keeps the cache.
   Status set_coherency(const Coherency& c);

@@ -1,13 +1,11 @@
 // Filesystem: setup (connect), teardown, and the mount's counters.
 #include "fuse/filesystem.h"
 
-#include <netdb.h>
 #include <unistd.h>
 
 #include "fuse/internal.h"
 #include "fuse/task_pool.h"
 #include "netfs/stats.h"
-#include "p9/session_setup.h"
 
 namespace netfs::fuse {
 
@@ -28,75 +26,13 @@ Filesystem::Filesystem(const RemoteUrl& url, const MountOptions& opts)
   lock_client_id_ = std::string("netfs@") + host;
 }
 
-Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, const MountOptions& opts,
-                                                        std::string* why) {
+Result<std::unique_ptr<Filesystem>> Filesystem::assemble(const RemoteUrl& url, const MountOptions& opts,
+                                                         MountParts parts, std::string* why) {
   std::unique_ptr<Filesystem> fs(new Filesystem(url, opts));
-  fs->engine_ = std::make_unique<Engine>(opts.engine);
-  if (!opts.cache.dir.empty()) {
-    auto st = cache::Store::open(opts.cache);
-    if (!st.ok()) {
-      if (why) *why = "cannot use cache_dir " + opts.cache.dir + ": " + st.error().message();
-      return st.error();
-    }
-    fs->store_ = std::move(*st);
-  }
-
-  // Each step on its own, so that the message names the one that failed: the name
-  // lookup, the connect, the 9P version handshake, the attach (refused, or the server
-  // wants authentication).
-  const std::string server = url.endpoint.to_string();
-  if (url.endpoint.kind == p9::Endpoint::Kind::kTcp) {
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    if (int rc = getaddrinfo(url.endpoint.host.c_str(), nullptr, &hints, &res); rc != 0) {
-      if (why) *why = "cannot resolve host name '" + url.endpoint.host + "': " + gai_strerror(rc);
-      return make_error(rc == EAI_SYSTEM ? errno : EHOSTUNREACH, "name lookup");
-    }
-    freeaddrinfo(res);
-  }
-  auto probe = p9::connect_endpoint(url.endpoint, std::chrono::milliseconds(5000));
-  if (!probe.ok()) {
-    if (why) *why = "cannot reach 9P server at " + server + ": connect: " + strerror(probe.error().errnum);
-    return probe.error();
-  }
-  ::close(*probe);
-
-  p9::ClientOptions co = opts.p9;
-  co.endpoint = url.endpoint;
-  co.aname = url.export_path;
-  // A numeric user is a uid: sent as n_uname too, which .L servers prefer (and diod
-  // without a user database, -N, needs). A name is left to the server's user database.
-  auto uid = numeric_uname(co.uname);
-  if (!uid.ok()) {
-    if (why) *why = "uname '" + co.uname + "' is a number beyond any uid (at most 4294967294)";
-    return uid.error();
-  }
-  if (*uid) co.n_uname = **uid;
-  co.engine_stats = &fs->engine_->stats();
-  auto c = p9::Client::connect(co);
-  if (!c.ok()) {
-    const Error& e = c.error();
-    std::string err = strerror(e.errnum);
-    if (!why) {
-    } else if (e.context == p9::kAuthRequired) {
-      *why = "9P server at " + server + " requires authentication (diod without -n) and auth=none was asked: " +
-             "attach refused: " + err;
-    } else if (e.context == p9::kMungeUnavailable) {
-      *why = "9P server at " + server + " requires authentication, and no MUNGE credential could be made " +
-             "(is munged running here, with the server's key?): " + err;
-    } else if (e.context == p9::kAuthRejected) {
-      *why = "9P server at " + server + " rejected our MUNGE authentication as user '" + co.uname +
-             "' (a different munge key, or the credential's uid is not the attach user's): " + err;
-    } else if (e.context == p9::kAttachRefused) {
-      *why = "9P server at " + server + " refused export '" + url.export_path + "' (attach as user '" + co.uname +
-             "'): " + err;
-    } else {
-      *why = "9P session setup with " + server + " failed (version handshake and attach): " + e.message();
-    }
-    return e;
-  }
-  fs->client_ = std::move(*c);
+  fs->engine_ = std::move(parts.engine);
+  fs->store_ = std::move(parts.store);
+  fs->flusher_ = std::move(parts.flusher);
+  fs->client_ = std::move(parts.client);
   fs->ns_ = std::make_unique<p9::Namespace>(*fs->client_);
   fs->backend_ = std::make_unique<FileBackend>(*fs->client_, *fs);
 
@@ -118,7 +54,6 @@ Result<std::unique_ptr<Filesystem>> Filesystem::connect(const RemoteUrl& url, co
                                             [self](Node& n) { return self->release_fids(n); });
   fs->table_ = std::make_unique<InodeTable>(std::move(root), fs->fid_pool_.get());
   fs->engine_->set_refusal_hook([raw = fs.get()](Inode& i, int err) { raw->log_refusal(i, err); });
-  fs->flusher_ = std::make_unique<Flusher>(*fs->engine_);
   fs->pool_ = std::make_unique<TaskPool>(opts.attr_threads);
   // Data an earlier daemon of this export could not write goes first, before any file is
   // served.

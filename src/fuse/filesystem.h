@@ -85,12 +85,22 @@ inline constexpr int kMtimeNow = 1 << 8;
 inline constexpr int kCtime = 1 << 10;
 }  // namespace set_attr
 
+// What a mount is made of, built by the netfs tool for the URL's scheme
+// (tools/netfs/mount_wiring.h) and handed to Filesystem::assemble, which owns them from
+// then on.
+struct MountParts {
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Flusher> flusher;     // running on engine
+  std::unique_ptr<cache::Store> store;  // null: no local cache (-o cache_dir)
+  std::unique_ptr<p9::Client> client;   // a session attached to the export
+};
+
 class Filesystem {
  public:
-  // Connects to the server and attaches the export. On failure *why says whether the
-  // server was unreachable or refused the export.
-  static Result<std::unique_ptr<Filesystem>> connect(const RemoteUrl& url, const MountOptions& opts,
-                                                     std::string* why);
+  // Takes over the parts and makes the export's root the root node, then replays the
+  // spool. On failure *why says why (the root cannot be read, or is no directory).
+  static Result<std::unique_ptr<Filesystem>> assemble(const RemoteUrl& url, const MountOptions& opts,
+                                                      MountParts parts, std::string* why);
   ~Filesystem();  // writes back what it can, then disconnects
   Filesystem(const Filesystem&) = delete;
   Filesystem& operator=(const Filesystem&) = delete;

@@ -134,9 +134,10 @@ std::string handle_command(Filesystem& fs, const std::string& mountpoint, Unmoun
   return "ERR " + std::to_string(EINVAL) + " unknown command '" + std::string(cmd) + "'\n";
 }
 
-int serve(const RemoteUrl& url, const MountOptions& opts, const std::string& mp, ReadyPipe& ready) {
+int serve(const MountBuilder& build, const RemoteUrl& url, const MountOptions& opts, const std::string& mp,
+          ReadyPipe& ready) {
   std::string why;
-  auto fsr = Filesystem::connect(url, opts, &why);
+  auto fsr = build(url, opts, &why);
   if (!fsr.ok()) {
     ready.report(1, why);
     return 1;
@@ -306,10 +307,10 @@ int run_mount(const MountRequest& req) {
       ready.report(1, "chdir /: " + std::string(strerror(errno)));
       _exit(1);
     }
-    int rc = serve(*url, opts, mp, ready);
+    int rc = serve(req.build, *url, opts, mp, ready);
     _exit(rc);
   }
-  return serve(*url, opts, mp, ready);
+  return serve(req.build, *url, opts, mp, ready);
 }
 
 }  // namespace netfs::fuse

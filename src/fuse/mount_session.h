@@ -7,15 +7,29 @@
 // Threading: called once, from main, before any thread exists (it forks).
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 
+#include "netfs/result.h"
+
 namespace netfs::fuse {
+
+class Filesystem;
+struct MountOptions;
+struct RemoteUrl;
+
+// Builds the mount's Filesystem for a URL (the netfs tool's wiring, tools/netfs/
+// mount_wiring.h): called in the daemon, after the fork. On failure *why says why.
+using MountBuilder = std::function<Result<std::unique_ptr<Filesystem>>(const RemoteUrl&, const MountOptions&,
+                                                                       std::string* why)>;
 
 struct MountRequest {
   std::string remote;      // 9p://HOST:PORT/EXPORT
   std::string mountpoint;
   std::string options;     // -o text
   bool foreground = false;
+  MountBuilder build;
 };
 
 // Exit codes: 0 mounted (and, in the foreground, later unmounted cleanly), 1 the mount

@@ -143,7 +143,7 @@ Status Filesystem::truncate_node(Node& n, Inode* inode, uint64_t size) {
   // flusher may copy a folio it finds there to the cache until the engine drops it.
   auto drop_tail = [&] {
     if (cache::Cookie* c = inode ? inode->cookie() : nullptr)
-      static_cast<cache::StoreCookie*>(c)->drop_range(size, UINT64_MAX - size);
+      c->drop_range(size, UINT64_MAX - size);
   };
   drop_tail();
   Status st = inode ? netfs::truncate(*inode, size) : [&]() -> Status {

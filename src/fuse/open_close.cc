@@ -202,7 +202,7 @@ Result<size_t> Filesystem::write(FileHandle& fh, uint64_t off, const void* buf, 
   fh.node->change_gen.fetch_add(1, std::memory_order_relaxed);  // a flush record fetched before is stale
   // The engine may not copy these bytes to the cache (a partial folio it never read), so
   // the cached granules under them go now, before the write can be seen.
-  if (cache::Cookie* c = fh.inode->cookie()) static_cast<cache::StoreCookie*>(c)->drop_range(off, len);
+  if (cache::Cookie* c = fh.inode->cookie()) c->drop_range(off, len);
   if (fh.direct) return unbuffered_write(*fh.inode, off, buf, len);
   return perform_write(*fh.inode, off, buf, len, WriteMode::kWriteBack);
 }

@@ -55,6 +55,13 @@ class MemoryCookie : public cache::Cookie {
     enabled_ = false;  // stays off until the owner re-enables it
   }
 
+  void drop_range(uint64_t start, uint64_t len) override {
+    std::lock_guard lk(mu_);
+    if (start >= valid_.size()) return;
+    uint64_t end = len > valid_.size() - start ? valid_.size() : start + len;
+    std::fill(valid_.begin() + static_cast<ptrdiff_t>(start), valid_.begin() + static_cast<ptrdiff_t>(end), false);
+  }
+
   uint64_t present(uint64_t start, uint64_t len) override {
     std::lock_guard lk(mu_);
     uint64_t n = 0;

@@ -10,6 +10,7 @@
 
 #include "fuse/filesystem.h"
 #include "integration/diod_server.h"
+#include "tools/netfs/mount_wiring.h"
 
 namespace netfs::testing {
 namespace {
@@ -31,7 +32,7 @@ TEST(FilesystemOpen, OTruncOnACreateOfAKnownFileCutsOurUnwrittenDataToo) {
   std::string why;
   auto url = fuse::parse_remote_url("9p://127.0.0.1:" + std::to_string(d.port()) + d.dir(), &why);
   ASSERT_TRUE(url.ok()) << why;
-  auto fs = Filesystem::connect(*url, fuse::MountOptions{}, &why);
+  auto fs = cli::build_mount(*url, fuse::MountOptions{}, &why);
   ASSERT_TRUE(fs.ok()) << why;
   const uint64_t root = fuse::InodeTable::kRootIno;
   auto e = (*fs)->lookup(root, "f");

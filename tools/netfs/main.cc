@@ -13,6 +13,8 @@
 #include "fuse/spool.h"
 #include "tools/netfs/commands.h"
 #include "tools/netfs/man_page.h"
+#include "tools/netfs/mount_wiring.h"
+#include "tools/netfs/schemes.h"
 
 int main(int argc, char** argv) {
   const char* base = std::strrchr(argv[0], '/');
@@ -29,7 +31,7 @@ int main(int argc, char** argv) {
   netfs::fuse::MountRequest mreq;
   std::vector<std::string> mopts;
   auto* mount = app.add_subcommand("mount", "mount 9p://[USER@]HOST:PORT/EXPORT on MOUNTPOINT");
-  mount->add_option("remote", mreq.remote, "9p://[USER@]HOST[:PORT]/EXPORT or 9p+unix:///SOCKET/EXPORT")->required();
+  mount->add_option("remote", mreq.remote, netfs::cli::scheme_forms())->required();
   mount->add_option("mountpoint", mreq.mountpoint, "an existing directory")->required();
   mount->add_option("-o,--options", mopts, "comma-separated mount options, listed below");
   mount->add_flag("-f,--foreground", mreq.foreground, "stay in the foreground");
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
 
   if (*mount) {
     for (const auto& o : mopts) mreq.options += (mreq.options.empty() ? "" : ",") + o;
+    mreq.build = netfs::cli::build_mount;
     return netfs::fuse::run_mount(mreq);
   }
   if (*umount) return netfs::cli::cmd_umount(mp);

@@ -9,6 +9,7 @@
 #include "fuse/mount_options.h"
 #include "fuse/mount_session.h"
 #include "tools/netfs/commands.h"
+#include "tools/netfs/mount_wiring.h"
 
 namespace netfs::cli {
 
@@ -40,6 +41,7 @@ int mount_helper_main(int argc, char** argv) {
     return 2;
   }
   req.options = fuse::strip_generic_mount_options(opts);
+  req.build = build_mount;
   return fuse::run_mount(req);
 }
 
