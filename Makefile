@@ -4,9 +4,9 @@ BUILD      ?= build
 JOBS       ?= $(shell nproc)
 DEPS       := cmake ninja-build g++ clang libgtest-dev libgmock-dev libbenchmark-dev \
               libfuse3-dev fuse3 libasio-dev libcli11-dev systemtap-sdt-dev diod \
-              libclang-rt-14-dev libxxhash-dev git rsync sqlite3 munge libmunge-dev
+              libclang-rt-14-dev libxxhash-dev libssl-dev git rsync sqlite3 munge libmunge-dev
 # Only the side-by-side benchmark needs these; `make test` does not install them.
-BENCH_DEPS := fio sshfs rclone bindfs openssh-server openssh-client python3
+BENCH_DEPS := fio sshfs rclone bindfs openssh-server openssh-client python3 libsodium-dev
 CMAKE_ARGS ?=
 
 # The 50,000-file tree + git test (tree_scale_test) takes 5-20 min on this 2-core

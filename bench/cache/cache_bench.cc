@@ -3,8 +3,12 @@
 // with the cache_dir that an earlier mount filled by writing the file). Both mounts are
 // new, so the kernel's page cache holds nothing of the file; diod's export is in the
 // same place for both. Prints MB/s of each and the ratio, measured in the same run.
+// Then the same warm read from an encrypted cache (-o cache_key, filled by one read
+// through an encrypted mount), alternating with the plain one for --rounds rounds, with
+// the mount daemon's CPU seconds per GiB of each read (from /proc/PID/stat).
 //
-//   ./build/bench/cache/cache_bench [--size-mib N] [--export-parent DIR] [--cache-parent DIR]
+//   ./build/bench/cache/cache_bench [--size-mib N] [--rounds R] [--export-parent DIR] [--cache-parent DIR]
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -51,6 +55,43 @@ double read_all(const std::string& path, size_t* bytes) {
   return s;
 }
 
+// The netfs daemon serving `mnt` (its command line names the mount point).
+int daemon_pid(const std::string& mnt) {
+  DIR* d = ::opendir("/proc");
+  int found = -1;
+  while (dirent* e = d ? ::readdir(d) : nullptr) {
+    int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    std::FILE* f = std::fopen(("/proc/" + std::string(e->d_name) + "/cmdline").c_str(), "r");
+    if (!f) continue;
+    std::string cmd;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) cmd.append(buf, n);
+    std::fclose(f);
+    for (char& c : cmd)
+      if (c == '\0') c = ' ';
+    if (cmd.find(" mount ") != std::string::npos && cmd.find(" " + mnt + " ") != std::string::npos) found = pid;
+  }
+  if (d) ::closedir(d);
+  return found;
+}
+
+// utime + stime of a process, in seconds.
+double cpu_seconds(int pid) {
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buf[2048] = {};
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  std::string s(buf, n);
+  size_t p = s.rfind(')');
+  unsigned long long ut = 0, st = 0;
+  // Fields after the command: state(3) ... utime(14) stime(15).
+  std::sscanf(s.c_str() + p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st);
+  return static_cast<double>(ut + st) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 uint64_t json_value(const std::string& json, const std::string& key) {
   std::smatch m;
   if (!std::regex_search(json, m, std::regex("\"" + key + "\":([0-9]+)"))) return 0;
@@ -60,12 +101,14 @@ uint64_t json_value(const std::string& json, const std::string& key) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  size_t mib = 256;
+  size_t mib = 1024;
+  int rounds = 2;
   std::string export_parent = "/tmp", cache_parent = "/tmp";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--size-mib")) mib = std::strtoull(argv[i + 1], nullptr, 10);
     if (!std::strcmp(argv[i], "--export-parent")) export_parent = argv[i + 1];
     if (!std::strcmp(argv[i], "--cache-parent")) cache_parent = argv[i + 1];
+    if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
   }
   netfs::testing::DiodServer diod(netfs::testing::DiodServer::Transport::kTcp, export_parent);
   if (!diod.start()) {
@@ -74,7 +117,8 @@ int main(int argc, char** argv) {
   }
   std::string work = cache_parent + "/netfs-cache-bench-" + std::to_string(::getpid());
   std::filesystem::create_directories(work + "/mnt");
-  std::string mnt = work + "/mnt", cache = work + "/cache";
+  std::string mnt = work + "/mnt", cache = work + "/cache", enc_cache = work + "/enc-cache";
+  std::string key = work + "/key";
   std::string url = "9p://127.0.0.1:" + std::to_string(diod.port()) + diod.dir();
   std::string netfs = NETFS_BIN;
   auto mount = [&](const std::string& opts) {
@@ -99,26 +143,83 @@ int main(int argc, char** argv) {
   }
   umount();
 
+  const double gib = static_cast<double>(mib) / 1024.0;
+  // One read through a fresh mount: seconds, and the daemon's CPU seconds per GiB.
+  auto timed_read = [&](size_t* bytes, double* cpu_per_gib) {
+    int pid = daemon_pid(mnt);
+    double c0 = cpu_seconds(pid);
+    double s = read_all(mnt + "/f", bytes);
+    *cpu_per_gib = (cpu_seconds(pid) - c0) / gib;
+    return s;
+  };
   size_t cold_bytes = 0, warm_bytes = 0;
+  double cold_cpu = 0, warm_cpu = 0;
   mount("");  // no cache: every byte from diod
-  double cold = read_all(mnt + "/f", &cold_bytes);
+  double cold = timed_read(&cold_bytes, &cold_cpu);
   uint64_t cold_download = json_value(sh(netfs + " stats --json " + mnt), "download_bytes");
   umount();
 
-  mount("cache_dir=" + cache + ",cache_size=" + std::to_string(2 * mib) + "M");
-  double warm = read_all(mnt + "/f", &warm_bytes);
+  const std::string size_opt = ",cache_size=" + std::to_string(2 * mib) + "M";
+  mount("cache_dir=" + cache + size_opt);
+  double warm = timed_read(&warm_bytes, &warm_cpu);
   std::string st = sh(netfs + " stats --json " + mnt);
   umount();
+
+  // The encrypted cache, filled by one read through an encrypted mount.
+  sh(netfs + " cache --new-key " + key);
+  const std::string enc_opts = "cache_dir=" + enc_cache + ",cache_key=" + key + size_opt;
+  size_t fill_bytes = 0;
+  double fill_cpu = 0;
+  mount(enc_opts);
+  double fill = timed_read(&fill_bytes, &fill_cpu);
+  umount();
+  std::vector<double> plain_s, plain_cpu, enc_s, enc_cpu;
+  uint64_t enc_download = 0, enc_failures = 0, enc_cache_read = 0;
+  bool same = fill_bytes == cold_bytes;
+  for (int r = 0; r < rounds; r++) {
+    size_t b = 0;
+    double c = 0;
+    mount("cache_dir=" + cache + size_opt);
+    plain_s.push_back(timed_read(&b, &c));
+    plain_cpu.push_back(c);
+    umount();
+    same = same && b == cold_bytes;
+    mount(enc_opts);
+    enc_s.push_back(timed_read(&b, &c));
+    enc_cpu.push_back(c);
+    std::string es = sh(netfs + " stats --json " + mnt);
+    enc_download += json_value(es, "download_bytes");
+    enc_failures += json_value(es, "cache_auth_failures");
+    enc_cache_read += json_value(es, "cache_read_bytes");
+    umount();
+    same = same && b == cold_bytes;
+  }
 
   double mb = static_cast<double>(mib) * 1048576.0 / 1e6;
   std::printf("cache_bench: %zu MiB, export in %s, cache in %s, 1 MiB reads, fresh mount each\n", mib,
               export_parent.c_str(), cache_parent.c_str());
-  std::printf("  cold from server : %8.1f MB/s  (%.3f s, download_bytes %llu)\n", mb / cold, cold,
-              static_cast<unsigned long long>(cold_download));
-  std::printf("  warm from cache  : %8.1f MB/s  (%.3f s, download_bytes %llu, cache_read_bytes %llu)\n", mb / warm,
-              warm, static_cast<unsigned long long>(json_value(st, "download_bytes")),
-              static_cast<unsigned long long>(json_value(st, "cache_read_bytes")));
+  std::printf("  cold from server : %8.1f MB/s  (%.3f s, download_bytes %llu, daemon %.2f CPU s/GiB)\n", mb / cold,
+              cold, static_cast<unsigned long long>(cold_download), cold_cpu);
+  std::printf("  warm from cache  : %8.1f MB/s  (%.3f s, download_bytes %llu, cache_read_bytes %llu, daemon %.2f CPU "
+              "s/GiB)\n",
+              mb / warm, warm, static_cast<unsigned long long>(json_value(st, "download_bytes")),
+              static_cast<unsigned long long>(json_value(st, "cache_read_bytes")), warm_cpu);
   std::printf("  ratio warm/cold  : %.2f\n", cold / warm);
+  std::printf("  cold, filling the encrypted cache: %8.1f MB/s (daemon %.2f CPU s/GiB)\n", mb / fill, fill_cpu);
+  double ps = 0, pc = 0, es = 0, ec = 0;
+  for (int r = 0; r < rounds; r++) {
+    std::printf("  round %d: warm plain %8.1f MB/s (%.2f CPU s/GiB), warm encrypted %8.1f MB/s (%.2f CPU s/GiB)\n",
+                r + 1, mb / plain_s[r], plain_cpu[r], mb / enc_s[r], enc_cpu[r]);
+    ps += plain_s[r], pc += plain_cpu[r], es += enc_s[r], ec += enc_cpu[r];
+  }
+  ps /= rounds, pc /= rounds, es /= rounds, ec /= rounds;
+  std::printf("  encrypted warm: %.1f MB/s = %.0f%% of plain warm (target >= 80%%), %.2fx cold (target >= 2x)\n",
+              mb / es, 100 * ps / es, cold / es);
+  std::printf("  encryption CPU: %.2f - %.2f = %.2f CPU s/GiB over the plain warm read (target <= 1)\n", ec, pc,
+              ec - pc);
+  std::printf("  encrypted reads: download_bytes %llu, cache_read_bytes %llu, cache_auth_failures %llu\n",
+              static_cast<unsigned long long>(enc_download), static_cast<unsigned long long>(enc_cache_read),
+              static_cast<unsigned long long>(enc_failures));
   std::filesystem::remove_all(work);
-  return cold_bytes == warm_bytes && cold_bytes == mib << 20 ? 0 : 1;
+  return same && cold_bytes == warm_bytes && cold_bytes == mib << 20 && enc_download == 0 && enc_failures == 0 ? 0 : 1;
 }

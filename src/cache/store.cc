@@ -13,8 +13,11 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "cache/cache_key.h"
 #include "cache/checksum.h"
 #include "cache/content_map.h"
+#include "cache/file_io.h"
+#include "cache/key_check.h"
 #include "cache/store_cookie.h"
 
 namespace netfs::cache {
@@ -41,10 +44,12 @@ uint64_t mtime_ns(const struct stat& st) {
 // Every object (its key "SERVER/QID") with its charged bytes and last use; reads each
 // map's records. Used by the janitor's background scan and by `netfs cache DIR`.
 template <typename F>
-void for_each_object(const std::string& dir, uint32_t granule, F&& fn) {
+void for_each_object(const std::string& dir, uint32_t granule, const Cipher* cipher, F&& fn) {
   std::error_code ec;
   for (auto& sd : fs::directory_iterator(dir + "/objects", ec)) {
     if (!sd.is_directory(ec)) continue;
+    // Older caches made it 0644; it names the server.
+    (void)::chmod((sd.path().string() + "/server").c_str(), 0600);
     std::error_code ec2;
     for (auto& f : fs::directory_iterator(sd.path(), ec2)) {
       std::string name = f.path().filename().string();
@@ -52,7 +57,7 @@ void for_each_object(const std::string& dir, uint32_t granule, F&& fn) {
       std::string key = sd.path().filename().string() + "/" + name.substr(0, name.size() - 4);
       struct stat st {};
       if (::stat(f.path().c_str(), &st) < 0) continue;
-      auto m = ContentMap::open(f.path().string(), granule);
+      auto m = ContentMap::open(f.path().string(), granule, cipher, key);
       uint64_t n = 0;
       if (m.ok()) {
         auto recs = (*m)->load();
@@ -65,9 +70,59 @@ void for_each_object(const std::string& dir, uint32_t granule, F&& fn) {
 
 constexpr const char* kGranuleFile = "/granule";
 
+// Every object, maps first, so an interrupted removal leaves no data that looks present.
+Status remove_objects(const std::string& dir) {
+  std::error_code ec;
+  for (auto& sd : fs::directory_iterator(dir + "/objects", ec))
+    for (auto& f : fs::directory_iterator(sd.path(), ec))
+      if (f.path().extension() == ".map") fs::remove(f.path(), ec);
+  fs::remove_all(dir + "/objects", ec);
+  Status out = ec ? Status(make_error(ec.value(), "remove cache objects")) : ok_status();
+  if (::mkdir((dir + "/objects").c_str(), 0700) < 0 && errno != EEXIST && out.ok())
+    out = make_error(errno, "mkdir cache objects");
+  return out;
+}
+
+bool has_objects(const std::string& dir) {
+  std::error_code ec;
+  return fs::directory_iterator(dir + "/objects", ec) != fs::directory_iterator();
+}
+
+// A cache written with another key, or encrypted and opened without one, or plain and
+// opened with one: emptied (or refused) before anything is read from it.
+Status check_key(const StoreOptions& opts, const Cipher* cipher) {
+  const std::string& dir = opts.dir;
+  bool has_check = ::access((dir + kKeyCheckFile).c_str(), F_OK) == 0;
+  const char* why = nullptr;
+  if (cipher) {
+    KeyCheck k = read_key_check(dir, *cipher);
+    if (k == KeyCheck::kMatch) return ok_status();
+    if (k == KeyCheck::kMismatch)
+      why = "it was written with another key";
+    else if (has_objects(dir))
+      why = "it holds an unencrypted cache";
+  } else if (has_check) {
+    why = "it holds an encrypted cache and no cache_key was given";
+  }
+  if (why && opts.refuse_mismatch) {
+    fprintf(stderr, "netfs: cache: %s: %s; refused (cache_mismatch=refuse)\n", dir.c_str(), why);
+    return make_error(EKEYREJECTED,
+                      cipher ? "cache_dir was written with another key or without one (cache_mismatch=refuse)"
+                             : "cache_dir holds an encrypted cache and no cache_key was given (cache_mismatch=refuse)");
+  }
+  if (why) {
+    fprintf(stderr, "netfs: cache: %s: %s; its content is dropped\n", dir.c_str(), why);
+    NETFS_TRY(remove_objects(dir));
+  }
+  if (cipher) return write_key_check(dir, *cipher);
+  if (has_check && ::unlink((dir + kKeyCheckFile).c_str()) < 0) return make_error(errno, "remove key check");
+  return ok_status();
+}
+
 }  // namespace
 
-Store::Store(StoreOptions opts, int lock_fd) : opts_(std::move(opts)), lock_fd_(lock_fd) {
+Store::Store(StoreOptions opts, int lock_fd, std::unique_ptr<Cipher> cipher)
+    : opts_(std::move(opts)), lock_fd_(lock_fd), cipher_(std::move(cipher)) {
   writer_ = std::thread([this] { writer_loop(); });
   if (opts_.janitor)
     janitor_ = std::thread([this] { janitor_loop(); });
@@ -78,8 +133,17 @@ Store::Store(StoreOptions opts, int lock_fd) : opts_(std::move(opts)), lock_fd_(
 Result<std::unique_ptr<Store>> Store::open(StoreOptions opts) {
   if (opts.dir.empty()) return make_error(EINVAL, "cache_dir is empty");
   if (opts.granule < 4096 || (opts.granule & (opts.granule - 1))) return make_error(EINVAL, "cache granule");
+  std::unique_ptr<Cipher> cipher;
+  if (!opts.key_file.empty()) {
+    auto key = read_cache_key(opts.key_file);
+    if (!key.ok()) return key.error();
+    cipher = std::make_unique<Cipher>(*key);
+  }
   NETFS_TRY(make_dir(opts.dir));
   NETFS_TRY(make_dir(opts.dir + "/objects"));
+  // What it holds is nobody else's business, encrypted or not.
+  (void)::chmod(opts.dir.c_str(), 0700);
+  (void)::chmod((opts.dir + "/objects").c_str(), 0700);
   int fd = ::open((opts.dir + "/lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(errno, "open cache lock");
   if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -93,11 +157,17 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions opts) {
     unsigned g = 0;
     if (std::fscanf(f, "%u", &g) == 1 && g >= 4096 && !(g & (g - 1))) opts.granule = g;
     std::fclose(f);
-  } else if (FILE* w = std::fopen(gpath.c_str(), "w")) {
-    std::fprintf(w, "%u\n", opts.granule);
-    std::fclose(w);
+  } else if (int w = ::open(gpath.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600); w >= 0) {
+    std::string g = std::to_string(opts.granule) + "\n";
+    (void)pwrite_all(w, g.data(), g.size(), 0, "write granule file");
+    ::close(w);
   }
-  return std::unique_ptr<Store>(new Store(std::move(opts), fd));
+  (void)::chmod(gpath.c_str(), 0600);
+  if (Status st = check_key(opts, cipher.get()); !st.ok()) {
+    ::close(fd);
+    return st.error();
+  }
+  return std::unique_ptr<Store>(new Store(std::move(opts), fd, std::move(cipher)));
 }
 
 Store::~Store() {
@@ -113,8 +183,14 @@ Store::~Store() {
 
 std::string Store::object_path(const std::string& key) const { return opts_.dir + "/objects/" + key; }
 
+std::string Store::object_key(std::string_view server, uint64_t qid_path) const {
+  if (!cipher_) return hex16(checksum(server.data(), server.size())) + "/" + hex16(qid_path);
+  std::string s(server);
+  return cipher_->name("server " + s) + "/" + cipher_->name("object " + s + " " + std::to_string(qid_path));
+}
+
 bool Store::has_object(std::string_view server, uint64_t qid_path) {
-  std::string key = hex16(checksum(server.data(), server.size())) + "/" + hex16(qid_path);
+  std::string key = object_key(server, qid_path);
   {
     std::lock_guard lk(mu_);
     auto it = open_.find(key);
@@ -124,8 +200,8 @@ bool Store::has_object(std::string_view server, uint64_t qid_path) {
 }
 
 Result<std::shared_ptr<StoreCookie>> Store::cookie(std::string_view server, uint64_t qid_path, const Coherency& now) {
-  std::string sdir = hex16(checksum(server.data(), server.size()));
-  std::string key = sdir + "/" + hex16(qid_path);
+  std::string key = object_key(server, qid_path);
+  std::string sdir = key.substr(0, key.find('/'));
   std::shared_ptr<StoreCookie> c;
   {
     std::unique_lock lk(mu_);
@@ -138,17 +214,19 @@ Result<std::shared_ptr<StoreCookie>> Store::cookie(std::string_view server, uint
         closed_.erase(cl);
       }
       NETFS_TRY(make_dir(opts_.dir + "/objects/" + sdir));
+      // Encrypted: no `server` file, the URL would be in clear.
       std::string spath = opts_.dir + "/objects/" + sdir + "/server";
-      if (::access(spath.c_str(), F_OK) < 0) {
-        if (FILE* f = std::fopen(spath.c_str(), "w")) {
-          std::fprintf(f, "%.*s\n", static_cast<int>(server.size()), server.data());
-          std::fclose(f);
+      if (!cipher_ && ::access(spath.c_str(), F_OK) < 0) {
+        if (int f = ::open(spath.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600); f >= 0) {
+          std::string line = std::string(server) + "\n";
+          (void)pwrite_all(f, line.data(), line.size(), 0, "write server file");
+          ::close(f);
         }
       }
       std::string base = object_path(key);
       int fd = ::open((base + ".data").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
       if (fd < 0) return make_error(errno, "open cache data file");
-      auto m = ContentMap::open(base + ".map", opts_.granule);
+      auto m = ContentMap::open(base + ".map", opts_.granule, cipher_.get(), key);
       if (!m.ok()) {
         ::close(fd);
         return m.error();
@@ -296,7 +374,7 @@ void Store::writer_loop() {
 
 void Store::scan() {
   // Objects opened meanwhile are charged by their cookies; skip them.
-  for_each_object(opts_.dir, opts_.granule, [&](const std::string& key, uint64_t bytes, uint64_t when) {
+  for_each_object(opts_.dir, opts_.granule, cipher_.get(), [&](const std::string& key, uint64_t bytes, uint64_t when) {
     std::lock_guard lk(mu_);
     if (open_.count(key) || closed_.count(key)) return;
     closed_[key] = Closed{bytes, when};
@@ -342,7 +420,8 @@ std::string Store::describe_json() {
   std::snprintf(rate, sizeof rate, "%.4f", hit + miss ? static_cast<double>(hit) / static_cast<double>(hit + miss) : 0.0);
   std::string s = "{\"dir\":\"" + opts_.dir + "\",\"usage_bytes\":" + std::to_string(usage()) +
                   ",\"size_limit\":" + std::to_string(opts_.size_limit) + ",\"granule\":" +
-                  std::to_string(opts_.granule) + ",\"open_objects\":" + std::to_string(open_objects) +
+                  std::to_string(opts_.granule) + ",\"encrypted\":" + (cipher_ ? "true" : "false") +
+                  ",\"open_objects\":" + std::to_string(open_objects) +
                   ",\"closed_objects\":" + std::to_string(closed_objects) + ",\"scan_done\":" +
                   (scanned ? "true" : "false") + ",\"hit_rate\":" + rate + ",\"free_space_shortfall\":" +
                   std::to_string(free_space_shortfall());
@@ -368,7 +447,14 @@ Result<std::string> Store::inspect(const std::string& dir) {
   }
   uint64_t objects = 0, bytes = 0;
   uint64_t empty = 0;
-  for_each_object(dir, granule, [&](const std::string&, uint64_t b, uint64_t) {
+  // Without the key an encrypted map cannot be read: its data files' sizes say it.
+  bool encrypted = ::access((dir + kKeyCheckFile).c_str(), F_OK) == 0;
+  for_each_object(dir, granule, nullptr, [&](const std::string& key, uint64_t b, uint64_t) {
+    if (encrypted) {
+      struct stat ds {};
+      if (::stat((dir + "/objects/" + key + ".data").c_str(), &ds) == 0)
+        b = static_cast<uint64_t>(ds.st_blocks) * 512 / granule * granule;
+    }
     (b ? objects : empty)++;
     bytes += b;
   });
@@ -380,7 +466,7 @@ Result<std::string> Store::inspect(const std::string& dir) {
   }
   return "{\"dir\":\"" + dir + "\",\"usage_bytes\":" + std::to_string(bytes) + ",\"objects\":" +
          std::to_string(objects) + ",\"empty_objects\":" + std::to_string(empty) + ",\"granule\":" +
-         std::to_string(granule) + ",\"in_use\":" +
+         std::to_string(granule) + ",\"encrypted\":" + (encrypted ? "true" : "false") + ",\"in_use\":" +
          (busy ? "true" : "false") + "}";
 }
 
@@ -393,15 +479,7 @@ Status Store::drop_dir(const std::string& dir) {
     ::close(fd);
     return make_error(EBUSY, "cache dir is in use by a mount: use netfs cache --drop MOUNTPOINT");
   }
-  std::error_code ec;
-  // Maps first everywhere, so an interrupted drop leaves no data that looks present.
-  for (auto& sd : fs::directory_iterator(dir + "/objects", ec))
-    for (auto& f : fs::directory_iterator(sd.path(), ec))
-      if (f.path().extension() == ".map") fs::remove(f.path(), ec);
-  fs::remove_all(dir + "/objects", ec);
-  Status out = ec ? Status(make_error(ec.value(), "remove cache objects")) : ok_status();
-  if (::mkdir((dir + "/objects").c_str(), 0700) < 0 && errno != EEXIST && out.ok())
-    out = make_error(errno, "mkdir cache objects");
+  Status out = remove_objects(dir);
   ::close(fd);
   return out;
 }

@@ -10,6 +10,11 @@
 //   DIR/objects/SERVER/QID.data     the file's cached bytes at their own offsets (sparse)
 //   DIR/objects/SERVER/QID.map      its ContentMap
 //   DIR/objects/SERVER/server       the server identity SERVER (a hash) stands for
+//   DIR/keycheck                    encrypted caches: the key check record (key_check.h)
+//
+// With a key file (`-o cache_key`), every block is sealed (cipher.h) and SERVER and QID
+// are keyed hashes; there is no `server` file. A directory written with another key, or
+// without one, is emptied at open (or refused, with refuse_mismatch): never misread.
 //
 // Start-up reads nothing but the lock: usage of files not opened yet is learnt by the
 // janitor's scan in the background, and eviction of closed files waits for it.
@@ -31,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "cache/cipher.h"
 #include "cache/coherency.h"
 #include "cache/store_stats.h"
 #include "netfs/result.h"
@@ -45,6 +51,10 @@ struct StoreOptions {
   uint64_t min_free = 0;             // free bytes to leave on the filesystem; 0: 2% of it
   uint32_t granule = 64 * 1024;      // power of two, >= 4 KiB
   bool janitor = true;               // background scan and eviction (off in some tests)
+  std::string key_file;              // "": a plain cache; else the key (cache_key.h)
+  // A directory written with another key, or encrypted and opened without one, or plain
+  // and opened with one: emptied (false) or refused with EKEYREJECTED (true).
+  bool refuse_mismatch = false;
 };
 
 class Store {
@@ -63,6 +73,7 @@ class Store {
 
   const StoreOptions& options() const { return opts_; }
   uint32_t granule() const { return opts_.granule; }
+  const Cipher* cipher() const { return cipher_.get(); }
   StoreStats& stats() { return stats_; }
   uint64_t usage() const { return static_cast<uint64_t>(usage_.load()); }
   // Bytes the free-space floor asks for now (statvfs).
@@ -95,7 +106,8 @@ class Store {
   void cookie_closed(const std::string& key, uint64_t bytes, uint64_t when_ns);
 
  private:
-  explicit Store(StoreOptions opts, int lock_fd);
+  Store(StoreOptions opts, int lock_fd, std::unique_ptr<Cipher> cipher);
+  std::string object_key(std::string_view server, uint64_t qid_path) const;
   void writer_loop();
   void janitor_loop();
   void scan();
@@ -109,6 +121,7 @@ class Store {
 
   const StoreOptions opts_;
   const int lock_fd_;
+  const std::unique_ptr<Cipher> cipher_;
   StoreStats stats_;
   std::atomic<int64_t> usage_{0};
   std::atomic<uint64_t> tick_{0};

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 
 #include "cache/checksum.h"
@@ -43,7 +44,12 @@ uint64_t now_ns() {
 }  // namespace
 
 StoreCookie::StoreCookie(Store& store, std::string key, int data_fd, std::unique_ptr<ContentMap> map)
-    : store_(store), key_(std::move(key)), data_fd_(data_fd), granule_(store.granule()), map_(std::move(map)) {}
+    : store_(store),
+      key_(std::move(key)),
+      data_fd_(data_fd),
+      granule_(store.granule()),
+      map_(std::move(map)),
+      cipher_(store.cipher()) {}
 
 StoreCookie::~StoreCookie() {
   uint64_t bytes = charged();
@@ -56,8 +62,15 @@ StoreCookie::~StoreCookie() {
 
 Status StoreCookie::open(const Coherency& now) {
   std::lock_guard lk(mu_);
+  if (map_->header_forged()) note_auth_failure(UINT64_MAX);
   if (map_->header_valid() && map_->coherency() == now) {
-    auto recs = map_->load();
+    uint64_t forged = 0;
+    auto recs = map_->load(&forged);
+    if (forged) {
+      add(store_.stats().auth_failures, forged);
+      note_auth_failure(UINT64_MAX - 1);
+      map_dirty_ = true;
+    }
     if (recs.ok()) {
       uint64_t t = store_.tick();
       for (const GranuleRecord& r : *recs) {
@@ -65,13 +78,14 @@ Status StoreCookie::open(const Coherency& now) {
         g.present = true;
         g.len = r.len;
         g.hash = r.hash;
+        g.seal = r.seal;
         g.last_use = t;
       }
       store_.charge(granules_.size() * granule_);
       return ok_status();
     }
   }
-  if (map_->header_valid()) add(store_.stats().cookies_emptied);
+  if (map_->header_valid() || map_->header_forged()) add(store_.stats().cookies_emptied);
   empty_locked(now);
   return ok_status();
 }
@@ -91,6 +105,30 @@ size_t StoreCookie::present_granules() const {
   size_t n = 0;
   for (auto& [i, g] : granules_) n += g.present;
   return n;
+}
+
+Aad StoreCookie::granule_aad(uint64_t index, uint32_t len) const {
+  return std::move(Aad("netfs cache granule v1").str(key_).u64(index).u64(len));
+}
+
+// Called with mu_ held.
+void StoreCookie::note_auth_failure(uint64_t index) {
+  if (index == UINT64_MAX) add(store_.stats().auth_failures);  // the map's header
+  if (auth_logged_) return;
+  auth_logged_ = true;
+  // The object's name only: it is a keyed hash, and the key stays out of every message.
+  const char* what = index == UINT64_MAX       ? "its map header"
+                     : index == UINT64_MAX - 1 ? "map records"
+                                               : "a granule";
+  fprintf(stderr, "netfs: cache: object %s: %s failed authentication (tampered with, or written with another key); "
+          "dropped, read from the server (logged once per open file)\n", key_.c_str(), what);
+}
+
+Status StoreCookie::seal_and_write(uint64_t index, std::byte* buf, uint32_t n, Seal* out) {
+  // Padded to a whole granule: the data file shows no size finer than a granule.
+  if (n < granule_) std::memset(buf + n, 0, granule_ - n);
+  if (!cipher_->seal(buf, granule_, granule_aad(index, n).span(), out)) return make_error(EIO, "seal cache granule");
+  return pwrite_all(data_fd_, buf, granule_, index * granule_, "cache data write");
 }
 
 void StoreCookie::note_io_error() {
@@ -152,7 +190,11 @@ Status StoreCookie::set_coherency(const Coherency& c) {
     NETFS_TRY(map_->sync());
     map_dirty_ = false;
   }
-  return map_->set_coherency(c);
+  std::vector<GranuleRecord> present;
+  if (cipher_)
+    for (auto& [i, g] : granules_)
+      if (g.present) present.push_back({i, g.len, g.hash, g.seal});
+  return map_->set_coherency(c, present);
 }
 
 void StoreCookie::drop_range(uint64_t start, uint64_t len) {
@@ -191,6 +233,16 @@ Status StoreCookie::store_range(uint64_t pos, size_t n, uint64_t eof, uint64_t s
     uint64_t gstart = index * granule_;
     size_t k = static_cast<size_t>(std::min<uint64_t>(gstart + granule_, end) - pos);
     fetch(ctx, buf.data(), k);
+    const uint32_t off = static_cast<uint32_t>(pos - gstart);
+    const uint32_t glen = static_cast<uint32_t>(std::min<uint64_t>(granule_, eof - gstart));
+    // A whole granule is sealed before taking the lock, so readers of others do not wait.
+    const bool whole = off == 0 && k == glen;
+    Seal sealed;
+    if (cipher_ && whole) {
+      if (glen < granule_) std::memset(buf.data() + glen, 0, granule_ - glen);
+      if (!cipher_->seal(buf.data(), granule_, granule_aad(index, glen).span(), &sealed))
+        return make_error(EIO, "seal cache granule");
+    }
     bool known;
     {
       std::lock_guard lk(mu_);
@@ -220,6 +272,35 @@ Status StoreCookie::store_range(uint64_t pos, size_t n, uint64_t eof, uint64_t s
       continue;
     }
     Granule& g = it->second;
+    if (cipher_) {
+      if (g.present) {
+        // Its sealed bytes cannot take a piece: it starts over, and its record goes.
+        (void)map_->clear(index);
+        map_dirty_ = true;
+        g.present = false;
+        g.len = 0;
+        g.have.clear();
+      }
+      Seal s = sealed;
+      if (whole) {
+        NETFS_TRY(pwrite_all(data_fd_, buf.data(), granule_, gstart, "cache data write"));
+        g.have = {{0, glen}};
+        std::vector<std::byte>().swap(g.gather);
+      } else {
+        if (g.gather.empty()) g.gather.assign(granule_, std::byte{0});
+        std::memcpy(g.gather.data() + off, buf.data(), k);
+        add_range(g.have, off, off + static_cast<uint32_t>(k));
+        if (!(g.have.size() == 1 && g.have[0].first == 0 && g.have[0].second >= glen)) {
+          pos += k;
+          continue;
+        }
+        NETFS_TRY(seal_and_write(index, g.gather.data(), glen, &s));
+        std::vector<std::byte>().swap(g.gather);
+      }
+      done.push_back({index, glen, 0, true, s});
+      pos += k;
+      continue;
+    }
     Status st = pwrite_all(data_fd_, buf.data(), k, pos, "cache data write");
     if (!st.ok()) return st;
     if (g.present) {
@@ -229,13 +310,9 @@ Status StoreCookie::store_range(uint64_t pos, size_t n, uint64_t eof, uint64_t s
       g.present = false;
       g.len = 0;
     }
-    uint32_t off = static_cast<uint32_t>(pos - gstart);
     add_range(g.have, off, off + static_cast<uint32_t>(k));
-    uint32_t glen = static_cast<uint32_t>(std::min<uint64_t>(granule_, eof - gstart));
-    if (g.have.size() == 1 && g.have[0].first == 0 && g.have[0].second >= glen) {
-      bool whole = off == 0 && k == glen;
-      done.push_back({index, glen, whole ? checksum(buf.data(), glen) : 0, whole});
-    }
+    if (g.have.size() == 1 && g.have[0].first == 0 && g.have[0].second >= glen)
+      done.push_back({index, glen, whole ? checksum(buf.data(), glen) : 0, whole, {}});
     pos += k;
   }
   return commit(done, seq);
@@ -258,11 +335,12 @@ Status StoreCookie::commit(std::vector<Done>& done, uint64_t seq) {
   for (const Done& d : done) {
     auto it = granules_.find(d.index);
     if (it == granules_.end() || it->second.present || stale_locked(d.index, seq)) continue;
-    NETFS_TRY(map_->put({d.index, d.len, d.hash}));
+    NETFS_TRY(map_->put({d.index, d.len, d.hash, d.seal}));
     Granule& g = it->second;
     g.present = true;
     g.len = d.len;
     g.hash = d.hash;
+    g.seal = d.seal;
     g.have.clear();
     g.last_use = t;
     add(store_.stats().written_granules);
@@ -357,6 +435,7 @@ Result<size_t> StoreCookie::load_range(uint64_t pos, size_t n, Sink sink, void* 
     uint64_t index = p / granule_;
     uint32_t len;
     uint64_t hash;
+    Seal seal;
     {
       std::lock_guard lk(mu_);
       auto it = granules_.find(index);
@@ -365,18 +444,26 @@ Result<size_t> StoreCookie::load_range(uint64_t pos, size_t n, Sink sink, void* 
       it->second.readers++;  // the janitor does not evict it under us
       len = it->second.len;
       hash = it->second.hash;
+      seal = it->second.seal;
     }
-    Status st = pread_all(data_fd_, buf.data(), len, index * granule_, "cache data read");
-    bool good = st.ok() && checksum(buf.data(), len) == hash;
+    Status st = pread_all(data_fd_, buf.data(), cipher_ ? granule_ : len, index * granule_, "cache data read");
+    bool good = st.ok() && (cipher_ ? cipher_->open(buf.data(), granule_, granule_aad(index, len).span(), seal)
+                                    : checksum(buf.data(), len) == hash);
     {
       std::lock_guard lk(mu_);
       auto it = granules_.find(index);
       if (it != granules_.end()) {
         it->second.readers--;
         it->second.last_use = store_.tick();
-        if (!good && it->second.present && it->second.hash == hash) {
+        // Still the version we read (not rewritten meanwhile)?
+        bool same = it->second.hash == hash && std::memcmp(it->second.seal.nonce, seal.nonce, sizeof seal.nonce) == 0;
+        if (!good && it->second.present && same) {
           drop_locked(index);
           add(store_.stats().corrupt_granules);
+          if (cipher_) {
+            add(store_.stats().auth_failures);
+            note_auth_failure(index);
+          }
         }
       }
     }

@@ -9,6 +9,12 @@
 // cached range, a truncate, an invalidation) bumps a sequence number; data issued before
 // a drop of its granule is never marked present after it, so stale bytes cannot return.
 //
+// Encrypted (the Store has a Cipher): a granule is sealed whole, padded to the granule
+// size, with the object's name, its index and its length as associated data; its nonce
+// and tag go to its map record. A granule written in pieces is gathered in memory until
+// complete (no plaintext on disk). A granule that fails to authenticate is dropped, the
+// read goes to the server, `auth_failures` counts it and the log says so once per cookie.
+//
 // Threading: every method is thread-safe (mu_). Disk syncs and reads run outside mu_.
 #pragma once
 
@@ -20,6 +26,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "cache/cipher.h"
 #include "cache/coherency.h"
 #include "cache/content_map.h"
 #include "netfs/cache_cookie.h"
@@ -78,12 +85,15 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
     unsigned readers = 0;
     bool present = false;
     std::vector<std::pair<uint32_t, uint32_t>> have;  // partial: byte ranges written
+    Seal seal;                     // encrypted: its nonce and tag
+    std::vector<std::byte> gather;  // encrypted and partial: the bytes written so far
   };
   struct Done {
     uint64_t index;
     uint32_t len;
     uint64_t hash;
     bool hashed;
+    Seal seal;
   };
 
   using Fetch = void (*)(void* ctx, std::byte* dst, size_t n);  // the next n bytes to store
@@ -95,6 +105,10 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   void drop_locked(uint64_t index);
   void empty_locked(const Coherency& c);
   void note_io_error();
+  // Encrypted: seals buf (n valid bytes, padded with zeros to a granule) and writes it.
+  Status seal_and_write(uint64_t index, std::byte* buf, uint32_t n, Seal* out);
+  Aad granule_aad(uint64_t index, uint32_t len) const;
+  void note_auth_failure(uint64_t index);
   uint64_t begin_write();     // takes a seq for a write about to start
   void end_write();
 
@@ -112,6 +126,8 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   uint64_t emptied_seq_ = 0;  // seq of the last whole-object drop
   bool map_dirty_ = false;    // records cleared since the last map sync
   bool broken_ = false;       // an I/O error: stop writing until reopened
+  const Cipher* const cipher_;  // null: a plain cache
+  bool auth_logged_ = false;    // an authentication failure was logged
 };
 
 }  // namespace netfs::cache

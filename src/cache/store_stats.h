@@ -31,6 +31,7 @@ namespace netfs::cache {
   X(evicted_bytes, "bytes evicted") \
   X(cookies_emptied, "cookies emptied (coherency mismatch, failed write)") \
   X(io_errors, "cache file I/O errors") \
+  X(auth_failures, "encrypted granules, map records or headers that failed authentication: dropped") \
   X(listing_hits, "opendirs served from a cached directory listing") \
   X(listing_misses, "opendirs that had to read the listing from the server") \
   X(listing_stores, "listings written to the cache")

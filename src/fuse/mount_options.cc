@@ -285,6 +285,17 @@ const MountOptionSpec kOptions[] = {
      .meaning = "cached file data at most"},
     {.name = "cache_min_free", .kind = OptionKind::kSize, FIELD(cache.min_free), .lo = 0, .hi = kMax,
      .meaning = "free space the cache leaves on its filesystem", .default_note = "2% of its filesystem"},
+    {.name = "cache_key", .kind = OptionKind::kPath, FIELD(cache.key_file),
+     .meaning = "encrypt everything the cache writes with the key in this file (docs/cache.md, Encryption)",
+     .more = "; `netfs cache --new-key FILE` makes one (mode 0600); a key file group or others may access is refused",
+     .default_note = "none (a plain cache)", .range_note = "an absolute path to a key file"},
+    {.name = "cache_mismatch", .kind = OptionKind::kText, FIELD(cache.refuse_mismatch),
+     .meaning = "a cache_dir written with another key or without one, or plain with cache_key: drop its content or "
+                "refuse the mount",
+     .default_note = "drop", .range_note = "drop or refuse", .hint = "WHAT",
+     .apply = [](std::string_view v, O* o) {
+       return (v == "drop" || v == "refuse") && (o->cache.refuse_mismatch = v == "refuse", true);
+     }},
     // who may use the mount, and as whom
     {.name = "allow_other", .kind = OptionKind::kFlag, FIELD(allow_other),
      .meaning = "other local users may use the mount (implies default_permissions)", .more = "; see Security, below"},
@@ -376,6 +387,8 @@ std::string option_default(const MountOptionSpec& s) {
     v = format_duration(static_cast<uint64_t>((*p)->count()));
   } else if (auto p = std::get_if<double*>(&f)) {
     v = format_seconds(**p);
+  } else if (std::holds_alternative<bool*>(f)) {
+    // A choice stored as a bool (cache_mismatch): the row's default_note names it.
   } else {
     uint64_t n = std::holds_alternative<uint64_t*>(f) ? *std::get<uint64_t*>(f) : *std::get<uint32_t*>(f);
     v = s.kind == OptionKind::kSize ? format_size(n) : s.kind == OptionKind::kOctal ? format_octal(n) : std::to_string(n);

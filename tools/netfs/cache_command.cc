@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "cache/cache_key.h"
 #include "cache/store.h"
 #include "fuse/control_channel.h"
 #include "fuse/mount_table.h"
@@ -59,6 +60,7 @@ void print(const std::string& json, bool as_json) {
   else
     printf("files         %.0f (%.0f empty)\n", num("objects"), num("empty_objects"));
   printf("granule       %s\n", human_bytes(num("granule")).c_str());
+  if (f.count("encrypted")) printf("encrypted     %s\n", f["encrypted"] == "true" ? "yes (cache_key)" : "no");
   if (f.count("hit_rate")) {
     printf("hit rate      %.1f%% of bytes read (%s from the cache, %s from the server)\n", 100 * num("hit_rate"),
            human_bytes(num("cache_hit_bytes")).c_str(), human_bytes(num("cache_miss_bytes")).c_str());
@@ -66,6 +68,9 @@ void print(const std::string& json, bool as_json) {
     printf("written       %s; evicted %s; checksum failures %.0f; I/O errors %.0f\n",
            human_bytes(num("cache_written_bytes")).c_str(), human_bytes(num("cache_evicted_bytes")).c_str(),
            num("cache_corrupt_granules"), num("cache_io_errors"));
+    if (num("cache_auth_failures") > 0)
+      printf("warning       %.0f blocks failed authentication (tampered with?) and were dropped\n",
+             num("cache_auth_failures"));
     if (num("free_space_shortfall") > 0)
       printf("warning       the file system holding the cache lacks %s of free space for its limit\n",
              human_bytes(num("free_space_shortfall")).c_str());
@@ -73,6 +78,17 @@ void print(const std::string& json, bool as_json) {
 }
 
 }  // namespace
+
+int cmd_new_cache_key(const std::string& path) {
+  Status st = cache::write_new_cache_key(path);
+  if (!st.ok()) {
+    fprintf(stderr, "netfs: cannot write a key to %s: %s\n", path.c_str(), st.error().message().c_str());
+    return 1;
+  }
+  printf("wrote a new cache key to %s (mode 0600); mount with -o cache_key=%s. Keep a copy apart from the cache:\n"
+         "without it the cache is unreadable (and is dropped at the next mount).\n", path.c_str(), path.c_str());
+  return 0;
+}
 
 int cmd_cache(const std::string& target, bool drop, bool json) {
   std::string why;

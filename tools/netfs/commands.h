@@ -14,6 +14,8 @@ int cmd_stats(const std::string& mountpoint, StatsFormat format, double watch_se
 int cmd_trace(const std::string& mountpoint, bool follow);
 // target: a mountpoint, or a cache directory no mount is using. json: the raw object.
 int cmd_cache(const std::string& target, bool drop, bool json);
+// `netfs cache --new-key FILE`: a fresh key for -o cache_key (never overwrites a file).
+int cmd_new_cache_key(const std::string& path);
 // `netfs spool [DIR]`: what waits in a spool directory (default: the per-user one).
 int cmd_spool(const std::string& dir);
 // mount(8)'s helper convention: mount.netfs SPEC DIR [-sfnv] [-o OPTIONS].

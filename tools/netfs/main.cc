@@ -82,7 +82,9 @@ int main(int argc, char** argv) {
   cachecmd->add_flag("--drop", drop, "empty it");
   bool cache_json = false;
   cachecmd->add_flag("--json", cache_json, "one JSON object instead of a summary for people");
-  cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR")->required();
+  std::string new_key;
+  cachecmd->add_option("--new-key", new_key, "write a fresh random key for -o cache_key to FILE (mode 0600)");
+  cachecmd->add_option("target", mp, "MOUNTPOINT or cache DIR");
 
   std::string spool_dir;
   auto* spoolcmd = app.add_subcommand("spool", "dirty data saved at a daemon's exit, waiting for the next mount");
@@ -136,7 +138,14 @@ int main(int argc, char** argv) {
     return netfs::cli::cmd_stats(mp, format, every, count);
   }
   if (*trace) return netfs::cli::cmd_trace(mp, !no_follow);
-  if (*cachecmd) return netfs::cli::cmd_cache(mp, drop, cache_json);
+  if (*cachecmd) {
+    if (!new_key.empty()) return netfs::cli::cmd_new_cache_key(new_key);
+    if (mp.empty()) {
+      fprintf(stderr, "netfs cache: a MOUNTPOINT or cache DIR is required (or --new-key FILE)\n");
+      return 2;
+    }
+    return netfs::cli::cmd_cache(mp, drop, cache_json);
+  }
   if (*spoolcmd) return netfs::cli::cmd_spool(spool_dir);
   return 2;
 }

@@ -16,10 +16,17 @@ Result<std::unique_ptr<fuse::Filesystem>> build_mount(const fuse::RemoteUrl& url
   }
   fuse::MountParts parts;
   parts.engine = std::make_unique<Engine>(opts.engine);
+  if (!opts.cache.key_file.empty() && opts.cache.dir.empty()) {
+    if (why) *why = "cache_key needs cache_dir: it encrypts the local cache";
+    return make_error(EINVAL, "cache_key without cache_dir");
+  }
   if (!opts.cache.dir.empty()) {
     auto st = cache::Store::open(opts.cache);
     if (!st.ok()) {
-      if (why) *why = "cannot use cache_dir " + opts.cache.dir + ": " + st.error().message();
+      if (why)
+        *why = "cannot use cache_dir " + opts.cache.dir +
+               (opts.cache.key_file.empty() ? "" : " with cache_key " + opts.cache.key_file) + ": " +
+               st.error().message();
       return st.error();
     }
     parts.store = std::move(*st);

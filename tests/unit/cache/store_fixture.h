@@ -37,15 +37,20 @@ class StoreTest : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   void open_store(uint64_t limit = 1ull << 30) {
+    auto s = try_open_store(limit);
+    ASSERT_TRUE(s.ok()) << s.error().message();
+    store_ = std::move(*s);
+  }
+  Result<std::unique_ptr<Store>> try_open_store(uint64_t limit = 1ull << 30) {
     StoreOptions o;
+    o.key_file = key_file_;
+    o.refuse_mismatch = refuse_mismatch_;
     o.dir = dir_;
     o.size_limit = limit;
     o.min_free = 1;  // the test machine's free space is not the subject
     o.granule = kG;
     o.janitor = false;
-    auto s = Store::open(o);
-    ASSERT_TRUE(s.ok()) << s.error().message();
-    store_ = std::move(*s);
+    return Store::open(o);
   }
   std::shared_ptr<StoreCookie> cookie(uint64_t qid, Coherency c = {1, 2, 3, 0}) {
     auto r = store_->cookie("9p://127.0.0.1:564/srv", qid, c);
@@ -61,6 +66,8 @@ class StoreTest : public ::testing::Test {
   }
 
   std::string dir_;
+  std::string key_file_;  // "": a plain cache
+  bool refuse_mismatch_ = false;
   std::unique_ptr<Store> store_;
 };
 
