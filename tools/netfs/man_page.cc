@@ -31,6 +31,7 @@ std::string man_page(const std::string& version) {
        "[\\fB\\-\\-count\\fR \\fIN\\fR]] MOUNTPOINT\n.br\n"
        ".B netfs trace\n[\\fB\\-\\-no\\-follow\\fR] MOUNTPOINT\n.br\n"
        ".B netfs cache\n[\\fB\\-\\-drop\\fR] [\\fB\\-\\-json\\fR] MOUNTPOINT|CACHE_DIR\n.br\n"
+       ".B netfs cache\n\\fB\\-\\-new\\-key\\fR \\fIFILE\\fR\n.br\n"
        ".B netfs \\-\\-version\n.br\n"
        ".B mount.netfs\nSPEC DIR [\\fB\\-sfnv\\fR] [\\fB\\-o\\fR \\fIOPTIONS\\fR]\n";
   m += ".SH DESCRIPTION\n"
