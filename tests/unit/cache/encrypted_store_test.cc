@@ -399,6 +399,18 @@ TEST_F(EncryptedStoreTest, ASetCoherencyAfterADropKeepsTheOtherGranules) {
   EXPECT_FALSE(fs::exists(file_of(7, ".map.new")));
 }
 
+TEST_F(EncryptedStoreTest, NetfsCacheOnTheDirectorySaysEncryptedAndCountsItsUsageWithoutTheKey) {
+  open_store();
+  put_file(7, marked(3 * kG + 5, 's'));
+  EXPECT_NE(store_->describe_json().find("\"encrypted\":true"), std::string::npos);
+  store_.reset();
+  auto info = Store::inspect(dir_);
+  ASSERT_TRUE(info.ok());
+  EXPECT_NE(info->find("\"encrypted\":true"), std::string::npos) << *info;
+  EXPECT_NE(info->find("\"usage_bytes\":" + std::to_string(4 * kG)), std::string::npos) << *info;
+  EXPECT_NE(info->find("\"objects\":1"), std::string::npos) << *info;
+}
+
 // Plain caches too: the directory is 0700 and every file in it 0600 (the `server` file
 // naming the remote was 0644).
 TEST_F(StoreTest, EveryFileOfAPlainCacheIs0600) {
