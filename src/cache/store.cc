@@ -301,6 +301,7 @@ uint64_t Store::evict_closed_locked(uint64_t target, std::unique_lock<std::mutex
     std::string base = object_path(victim->first);
     ::unlink((base + ".map").c_str());  // map first: data without a map is never read
     ::unlink((base + ".data").c_str());
+    ::unlink((base + ".map.new").c_str());  // an encrypted map's rewrite cut short by a crash
     release(victim->second.bytes);
     freed += victim->second.bytes;
     add(stats_.evicted_objects);

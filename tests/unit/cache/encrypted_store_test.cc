@@ -411,6 +411,16 @@ TEST_F(EncryptedStoreTest, NetfsCacheOnTheDirectorySaysEncryptedAndCountsItsUsag
   EXPECT_NE(info->find("\"objects\":1"), std::string::npos) << *info;
 }
 
+TEST_F(EncryptedStoreTest, EvictingAnObjectRemovesAMapRewriteACrashLeftBehind) {
+  open_store();
+  put_file(7, marked(kG, 't'));
+  std::string m = file_of(7, ".map");  // the cookie is closed again on return
+  spit(m + ".new", "a rewrite cut short");
+  store_->evict(0);
+  EXPECT_FALSE(fs::exists(m));
+  EXPECT_FALSE(fs::exists(m + ".new"));
+}
+
 // Plain caches too: the directory is 0700 and every file in it 0600 (the `server` file
 // naming the remote was 0644).
 TEST_F(StoreTest, EveryFileOfAPlainCacheIs0600) {
