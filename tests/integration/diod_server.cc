@@ -81,6 +81,8 @@ bool DiodServer::start() {
       dup2(fd, 1);
       dup2(fd, 2);
     }
+    // Nothing of the test's (sockets of a test's proxy, ...) stays open in diod.
+    close_range(3, ~0U, 0);
     if (fd_limit_) {
       struct rlimit rl{fd_limit_, fd_limit_};
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);
@@ -94,7 +96,11 @@ bool DiodServer::start() {
   pid_ = pid;
   if (!wait_ready(std::chrono::seconds(10))) {
     std::ifstream in(log);
-    error_ = "diod did not start: " + std::string(std::istreambuf_iterator<char>(in), {});
+    std::string log_text(std::istreambuf_iterator<char>(in), {});
+    // The log is appended to by every start: its end is this start's.
+    if (log_text.size() > 2000) log_text = "..." + log_text.substr(log_text.size() - 2000);
+    error_ = "diod did not start (" + (exit_note_.empty() ? "no answer within 10 s" : exit_note_) + "): " + log_text;
+    exit_note_.clear();
     return false;
   }
   return true;
@@ -108,6 +114,8 @@ bool DiodServer::wait_ready(std::chrono::milliseconds limit) {
     int st;
     if (waitpid(pid_, &st, WNOHANG) == pid_) {
       pid_ = -1;
+      exit_note_ = WIFSIGNALED(st) ? "diod died of signal " + std::to_string(WTERMSIG(st))
+                                   : "diod exited with status " + std::to_string(WEXITSTATUS(st));
       return false;
     }
     auto fd = p9::connect_endpoint(ep_, std::chrono::milliseconds(200));
@@ -126,6 +134,13 @@ void DiodServer::kill_hard() {
   int st;
   waitpid(pid_, &st, 0);
   pid_ = -1;
+}
+
+bool DiodServer::reap(int* status) {
+  if (pid_ <= 0) return false;
+  if (waitpid(pid_, status, WNOHANG) != pid_) return false;
+  pid_ = -1;
+  return true;
 }
 
 std::vector<std::byte> DiodServer::file(const std::string& rel) const {

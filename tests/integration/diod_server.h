@@ -38,6 +38,9 @@ class DiodServer {
     kill_hard();
     return start();
   }
+  // Collects diod if it has exited by itself (a crash): true then, with its wait status
+  // in *status, and start() may be called again. False while it runs. Never blocks.
+  bool reap(int* status);
 
   const std::string& dir() const { return dir_; }  // the exported directory
   p9::Endpoint endpoint() const { return ep_; }
@@ -58,6 +61,7 @@ class DiodServer {
   pid_t pid_ = -1;
   uint64_t fd_limit_ = 0;
   std::string error_;
+  std::string exit_note_;  // how a diod that exited while starting ended
 };
 
 }  // namespace netfs::testing
