@@ -83,6 +83,7 @@ bool DiodServer::start() {
     }
     // Nothing of the test's (sockets of a test's proxy, ...) stays open in diod.
     close_range(3, ~0U, 0);
+    signal(SIGPIPE, sigpipe_ignored_ ? SIG_IGN : SIG_DFL);
     if (fd_limit_) {
       struct rlimit rl{fd_limit_, fd_limit_};
       if (setrlimit(RLIMIT_NOFILE, &rl) != 0) _exit(126);

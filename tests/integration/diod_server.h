@@ -30,6 +30,10 @@ class DiodServer {
   // The descriptors diod may have open (RLIMIT_NOFILE, as `ulimit -n` before starting
   // it); 0 (the default): inherited. Takes effect at the next start().
   void set_fd_limit(uint64_t n) { fd_limit_ = n; }
+  // Start diod with SIGPIPE ignored, as systemd starts a service (IgnoreSIGPIPE=yes);
+  // by default it keeps the disposition a shell gives it (SIGPIPE kills). Takes effect
+  // at the next start().
+  void set_sigpipe_ignored(bool on) { sigpipe_ignored_ = on; }
   // False (with a message in error()) if diod is missing or did not come up.
   bool start();
   // SIGKILL, as a crash would: the connection breaks without any goodbye.
@@ -60,6 +64,7 @@ class DiodServer {
   p9::Endpoint ep_;
   pid_t pid_ = -1;
   uint64_t fd_limit_ = 0;
+  bool sigpipe_ignored_ = false;
   std::string error_;
   std::string exit_note_;  // how a diod that exited while starting ended
 };
