@@ -7,7 +7,8 @@
 //
 // About 7 s per test here (96 MiB each way, ~20 cuts, reconnects, diod restarts), longer
 // on a loaded machine, so it has its own label, integration_cuts (-L integration still
-// runs it). NETFS_CUT_SEED=N replays a schedule; NETFS_CUT_MIB=N changes the size.
+// runs it). NETFS_CUT_SEED=N replays a schedule; NETFS_CUT_MIB=N changes the size;
+// NETFS_CUT_MIN_KIB and NETFS_CUT_MAX_KIB the budgets; NETFS_CUT_OPTS adds mount options.
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -77,7 +78,9 @@ class CutRecovery : public MountFixture {
   // holding the test for long (the supervisor brings it back within a second or so).
   bool mount_via_proxy(std::string* out) {
     std::string url = "9p://127.0.0.1:" + std::to_string(proxy_->port()) + diod_->dir();
-    auto r = netfs({"mount", url, mnt_, "-o", "log=" + work_ + "/netfs.log,timeout=20s"});
+    const char* more = std::getenv("NETFS_CUT_OPTS");  // extra -o options, e.g. conns=2
+    auto r = netfs({"mount", url, mnt_, "-o",
+                    "log=" + work_ + "/netfs.log,timeout=20s" + (more && *more ? "," + std::string(more) : "")});
     *out = r.output;
     mounted_ = r.status == 0;
     return mounted_;
@@ -109,7 +112,8 @@ void CutRecovery::run_through_cuts(bool sigpipe_ignored) {
   seed_ = env_or("NETFS_CUT_SEED", 20261207);
   const size_t size = env_or("NETFS_CUT_MIB", 96) << 20;
   RecordProperty("seed", std::to_string(seed_));
-  proxy_ = std::make_unique<CuttingProxy>(diod_->endpoint(), seed_, 4u << 20, 16u << 20);
+  proxy_ = std::make_unique<CuttingProxy>(diod_->endpoint(), seed_, env_or("NETFS_CUT_MIN_KIB", 4096) << 10,
+                                          env_or("NETFS_CUT_MAX_KIB", 16384) << 10);
   ASSERT_TRUE(proxy_->start()) << proxy_->error();
   supervisor_ = std::make_unique<DiodSupervisor>(*diod_);
   supervisor_->start();
