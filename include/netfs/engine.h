@@ -101,8 +101,9 @@ class Engine {
   // Counts write-back errors; sample it before starting write-back, then wait.
   uint64_t writeback_error_gen();
   // Waits until dirty bytes drop below the limit (returns 0), a write-back error happens
-  // after `gen` was sampled (returns it), or `timeout` passes (returns -1: the caller
-  // starts write-back again, since what it started may have skipped busy folios).
+  // after `gen` was sampled (returns it), `timeout` passes (returns -1: the caller
+  // starts write-back again, since what it started may have skipped busy folios), or the
+  // calling thread's Cancel is requested (returns EINTR).
   int wait_for_dirty_room(uint64_t limit, uint64_t gen, std::chrono::milliseconds timeout);
 
  private:

@@ -176,8 +176,11 @@ class Request {
   // the in-progress reference (rule 2). The request may be freed by the time it returns.
   void complete(int64_t result);
   // Waits for the request to finish, collecting inline unless offloaded. Returns bytes
-  // transferred (stream 0) or the first permanent error.
+  // transferred (stream 0) or the first permanent error; -EINTR when the calling thread's
+  // Cancel is requested first (then the request goes on, collected on the WorkQueue,
+  // unless it moves a caller's flat buffer: such a wait cannot be cancelled).
   int64_t wait();
+  int64_t interrupted();  // wait()'s way out on a cancel
 
   Engine& engine_;
   std::shared_ptr<Inode> inode_;

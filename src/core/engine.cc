@@ -7,6 +7,7 @@
 #include <thread>
 #include <tuple>
 
+#include "netfs/cancel.h"
 #include "netfs/inode.h"
 #include "netfs/result.h"
 
@@ -277,13 +278,14 @@ uint64_t Engine::writeback_error_gen() {
 int Engine::wait_for_dirty_room(uint64_t limit, uint64_t gen, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lk(acct_mu_);
-  while (dirty_bytes_.load(std::memory_order_relaxed) > limit) {
-    if (wb_error_gen_ != gen) return wb_last_error_;
-    if (acct_cv_.wait_until(lk, deadline) == std::cv_status::timeout &&
-        dirty_bytes_.load(std::memory_order_relaxed) > limit)
-      return wb_error_gen_ != gen ? wb_last_error_ : -1;
-  }
-  return 0;
+  bool room = false;
+  WaitEnd end = wait_cancellable_until(Cancel::current(), acct_cv_, lk, deadline, [&] {
+    room = dirty_bytes_.load(std::memory_order_relaxed) <= limit;
+    return room || wb_error_gen_ != gen;
+  });
+  if (end == WaitEnd::kCancelled) return EINTR;
+  if (room) return 0;
+  return wb_error_gen_ != gen ? wb_last_error_ : -1;
 }
 
 }  // namespace netfs

@@ -5,6 +5,7 @@
 #include <cassert>
 
 #include "core/trace_emit.h"
+#include "netfs/cancel.h"
 #include "netfs/engine.h"
 #include "netfs/inode.h"
 #include "netfs/result.h"
@@ -188,15 +189,19 @@ void Request::put_ref() {
 }
 
 void Request::wake_collector() {
-  if (test(rreq_flag::kOffloadCollection)) {
-    engine_.work_queue().queue(&work_);
-    return;
+  if (!test(rreq_flag::kOffloadCollection)) {
+    std::unique_lock lk(lock_);
+    // Checked again under lock_: an interrupted waiter hands collection to the WorkQueue
+    // (wait()) by setting the flag under lock_, so a wake is either counted before that,
+    // and seen by the collection it queues, or sees the flag and queues one itself.
+    if (!test(rreq_flag::kOffloadCollection)) {
+      wake_seq_++;
+      lk.unlock();
+      waitq_.notify_all();
+      return;
+    }
   }
-  {
-    std::lock_guard lk(lock_);
-    wake_seq_++;
-  }
-  waitq_.notify_all();
+  engine_.work_queue().queue(&work_);
 }
 
 void Request::complete(int64_t result) {
@@ -213,9 +218,12 @@ void Request::complete(int64_t result) {
 
 int64_t Request::wait() {
   NETFS_TRACE(engine_.trace(), rreq, rreq_wait, ino_, debug_id_, 0, 0, 0, start_, len_, 0);
+  // A request that moves the caller's own buffer (unbuffered, single) cannot be left
+  // behind: the backend would write into memory the caller frees when it returns.
+  Cancel* cancel = flat_buf_ ? nullptr : Cancel::current();
   if (test(rreq_flag::kOffloadCollection)) {
     std::unique_lock lk(lock_);
-    waitq_.wait(lk, [&] { return !test(rreq_flag::kInProgress); });
+    if (!wait_cancellable(cancel, waitq_, lk, [&] { return !test(rreq_flag::kInProgress); })) return interrupted();
     return result_;
   }
   // Synchronous: this thread is the collector.
@@ -229,13 +237,25 @@ int64_t Request::wait() {
     if (!test(rreq_flag::kInProgress)) break;
     std::unique_lock lk(lock_);
     auto woken = [&] { return wake_seq_ != seen; };
-    if (retry_pending_)
-      waitq_.wait_until(lk, retry_at_, woken);
-    else
-      waitq_.wait(lk, woken);
+    auto until = retry_pending_ ? retry_at_ : std::chrono::steady_clock::time_point::max();
+    if (wait_cancellable_until(cancel, waitq_, lk, until, woken) == WaitEnd::kCancelled) {
+      // The collector's work goes to the WorkQueue from here on: a completion that comes
+      // after the flag queues the WorkItem itself, and the one queued here collects
+      // whatever came before it (rule 3: queuing a queued item only notes a rerun).
+      set_flag(rreq_flag::kOffloadCollection);
+      lk.unlock();
+      engine_.work_queue().queue(&work_);
+      return interrupted();
+    }
   }
   std::lock_guard lk(lock_);  // result_ was published under lock_ by the completion
   return result_;
+}
+
+int64_t Request::interrupted() {
+  // The waiter leaves; the request goes on. Traced as a second wait event with -EINTR.
+  NETFS_TRACE(engine_.trace(), rreq, rreq_wait, ino_, debug_id_, 0, 0, 0, start_, len_, -EINTR);
+  return -EINTR;
 }
 
 }  // namespace netfs

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "fuse/filesystem.h"
+#include "netfs/cancel.h"
 
 namespace netfs::fuse {
 
@@ -42,6 +43,24 @@ void reply_attr(fuse_req_t req, const Result<struct stat>& r) {
 
 void reply_status(fuse_req_t req, const Status& s) { fuse_reply_err(req, s.ok() ? 0 : s.errnum()); }
 
+// An operation that may wait as long as the server is away ends with EINTR when its
+// caller gets a signal (SIGKILL included, which the kernel would otherwise wait out in D
+// state): the kernel sends FUSE_INTERRUPT, libfuse runs on_cancel on another worker, and
+// the engine's waits watch the Cancel this thread installs (include/netfs/cancel.h).
+void on_cancel(fuse_req_t, void* data) { static_cast<Cancel*>(data)->request(); }
+
+template <typename Call>
+auto cancellable(fuse_req_t req, Call&& call) {
+  Cancel cancel;
+  Cancel::Scope scope(cancel);
+  fuse_req_interrupt_func(req, on_cancel, &cancel);  // runs at once if already interrupted
+  auto r = call();
+  fuse_req_interrupt_func(req, nullptr, nullptr);  // as in interruptible() below
+  // A 9P call given up at the signal fails with ECANCELED; the caller sees EINTR.
+  if (!r.ok() && r.errnum() == ECANCELED && cancel.requested()) return decltype(r)(make_error(EINTR, "interrupted"));
+  return r;
+}
+
 Caller caller(fuse_req_t req) {
   const fuse_ctx* c = fuse_req_ctx(req);
   return Caller{c->uid, c->gid};
@@ -71,7 +90,9 @@ void op_init(void* userdata, fuse_conn_info* conn) {
   conn->congestion_threshold = 48;
 }
 
-void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) { reply_entry(req, fs_of(req).lookup(parent, name)); }
+void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  reply_entry(req, cancellable(req, [&] { return fs_of(req).lookup(parent, name); }));
+}
 
 void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
   fs_of(req).forget(ino, nlookup);
@@ -83,14 +104,16 @@ void op_forget_multi(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
   fuse_reply_none(req);
 }
 
-void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) { reply_attr(req, fs_of(req).getattr(ino)); }
+void op_getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  reply_attr(req, cancellable(req, [&] { return fs_of(req).getattr(ino); }));
+}
 
 void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
-  reply_attr(req, fs_of(req).setattr(ino, *attr, to_set));
+  reply_attr(req, cancellable(req, [&] { return fs_of(req).setattr(ino, *attr, to_set); }));
 }
 
 void op_readlink(fuse_req_t req, fuse_ino_t ino) {
-  auto r = fs_of(req).readlink(ino);
+  auto r = cancellable(req, [&] { return fs_of(req).readlink(ino); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   fuse_reply_readlink(req, r->c_str());
 }
@@ -150,13 +173,13 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void op_read(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   std::vector<char> buf(size);
-  auto r = fs_of(req).read(fh_of(fi), static_cast<uint64_t>(off), buf.data(), size);
+  auto r = cancellable(req, [&] { return fs_of(req).read(fh_of(fi), static_cast<uint64_t>(off), buf.data(), size); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   fuse_reply_buf(req, buf.data(), *r);
 }
 
 void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off, fuse_file_info* fi) {
-  auto r = fs_of(req).write(fh_of(fi), static_cast<uint64_t>(off), buf, size);
+  auto r = cancellable(req, [&] { return fs_of(req).write(fh_of(fi), static_cast<uint64_t>(off), buf, size); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   fuse_reply_write(req, *r);
 }
@@ -165,7 +188,7 @@ void op_write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t of
 // on the file go, which is how a FUSE filesystem learns of close(2) for locks (the
 // kernel's locks_remove_posix sends no unlock for locks it left to us).
 void op_flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  reply_status(req, fs_of(req).flush(fh_of(fi), fi->lock_owner));
+  reply_status(req, cancellable(req, [&] { return fs_of(req).flush(fh_of(fi), fi->lock_owner); }));
 }
 
 void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
@@ -174,11 +197,11 @@ void op_release(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
 }
 
 void op_fsync(fuse_req_t req, fuse_ino_t, int datasync, fuse_file_info* fi) {
-  reply_status(req, fs_of(req).fsync(fh_of(fi), datasync != 0));
+  reply_status(req, cancellable(req, [&] { return fs_of(req).fsync(fh_of(fi), datasync != 0); }));
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = fs_of(req).opendir(ino);
+  auto r = cancellable(req, [&] { return fs_of(req).opendir(ino); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   fi->fh = reinterpret_cast<uint64_t>(*r);
   if (fuse_reply_open(req, fi) == -ENOENT) fs_of(req).releasedir(*r);
@@ -250,7 +273,7 @@ void op_fsyncdir(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t) {
-  auto r = fs_of(req).statfs();
+  auto r = cancellable(req, [&] { return fs_of(req).statfs(); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   fuse_reply_statfs(req, &*r);
 }
@@ -266,7 +289,7 @@ void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* v
 
 void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   if (is_capability(name)) return (void)fuse_reply_err(req, ENODATA);
-  auto r = fs_of(req).getxattr(ino, name);
+  auto r = cancellable(req, [&] { return fs_of(req).getxattr(ino, name); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   if (size == 0) return (void)fuse_reply_xattr(req, r->size());
   if (r->size() > size) return (void)fuse_reply_err(req, ERANGE);
@@ -274,7 +297,7 @@ void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) 
 }
 
 void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  auto r = fs_of(req).listxattr(ino);
+  auto r = cancellable(req, [&] { return fs_of(req).listxattr(ino); });
   if (!r.ok()) return (void)fuse_reply_err(req, r.errnum());
   std::string all;
   for (const auto& n : *r) {

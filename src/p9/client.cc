@@ -25,6 +25,7 @@
 //     destination is never written past the count that passed the checks (count <=
 //     dest_len, size == 11 + count <= msize).
 #include "p9/client.h"
+#include "netfs/cancel.h"
 #include "p9/client_call.h"
 #include "p9/lanes.h"
 
@@ -35,6 +36,7 @@
 #include <cstdint>
 #include <cstring>
 #include <future>
+#include <optional>
 
 namespace netfs::p9 {
 
@@ -270,15 +272,33 @@ uint64_t Client::call_read(Bytes msg, std::vector<iovec> dest, Replay replay, Co
 
 Result<Bytes> Client::call_sync(Bytes msg, MsgType expect, Replay replay) {
   stats_.bump(stats_.sync_rpcs);
-  std::promise<Result<Bytes>> p;
-  auto fut = p.get_future();
-  call(std::move(msg), expect, replay, [&p](Result<Reply> r) {
+  struct Wait {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<Bytes>> r;
+  } w;
+  uint64_t id = call(std::move(msg), expect, replay, [&w](Result<Reply> r) {
+    std::lock_guard lk(w.mu);  // notified under the lock: w lives on the waiter's stack
     if (r.ok())
-      p.set_value(Bytes(r->body.begin(), r->body.end()));
+      w.r.emplace(Bytes(r->body.begin(), r->body.end()));
     else
-      p.set_value(r.error());
+      w.r.emplace(r.error());
+    w.cv.notify_all();
   });
-  return fut.get();
+  // The caller got a signal (its Cancel, include/netfs/cancel.h): an idempotent call is
+  // given up as a timed-out one is, with ECANCELED, which callers already read as "may
+  // have run" (a walk's fid is settled by a Tclunk). A kFail call (a namespace change) is
+  // waited out: its caller resolves a lost one by looking at the server, and a signal
+  // must not leave a create or a rename half known.
+  Cancel* cancel_by = replay == Replay::kResend ? Cancel::current() : nullptr;
+  std::unique_lock lk(w.mu);
+  if (!wait_cancellable(cancel_by, w.cv, lk, [&] { return w.r.has_value(); })) {
+    lk.unlock();
+    cancel(id);
+    lk.lock();
+    w.cv.wait(lk, [&] { return w.r.has_value(); });  // the completion still refers to w
+  }
+  return std::move(*w.r);
 }
 
 void Client::release_fid(uint32_t fid) {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "netfs/cancel.h"
 #include "netfs/engine.h"
 #include "netfs/read.h"
 #include "read/internal.h"
@@ -98,7 +99,14 @@ Result<size_t> buffered_read(Inode& inode, ReadaheadState& ra, uint64_t pos, voi
         f->get_ref();
         // Someone is reading or writing it, or a streaming write is being written back:
         // wait rather than race.
-        m.cv_.wait(lk, [&] { return !f->locked && !(f->writeback && !f->uptodate); });
+        if (!wait_cancellable(Cancel::current(), m.cv_, lk,
+                              [&] { return !f->locked && !(f->writeback && !f->uptodate); })) {
+          // Interrupted: what was copied is a short read; the readahead goes on.
+          lk.unlock();
+          f->put_ref();
+          if (done) break;
+          return make_error(EINTR, "waiting for a folio");
+        }
         bool gone = m.find_locked(fpos) != f;
         bool covered = f->uptodate || (f->dirty && off >= f->dirty_from && off + n <= f->dirty_to);
         if (!gone && covered) {
@@ -124,7 +132,7 @@ Result<size_t> buffered_read(Inode& inode, ReadaheadState& ra, uint64_t pos, voi
       }
       synced = true;
       if (Status st = read_folio_sync(inode, fpos); !st.ok()) {
-        if (done) break;  // a short read; the next call reports the error
+        if (done) break;  // a short read; the next call reports the error (or EINTR)
         return st.error();
       }
       continue;

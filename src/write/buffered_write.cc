@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "netfs/cancel.h"
 #include "netfs/engine.h"
 #include "netfs/read.h"
 #include "netfs/write.h"
@@ -37,6 +38,7 @@ Status throttle(Inode& inode) {
     // the inode busy (another issuer) or skipped folios a reader held.
     int err = e.wait_for_dirty_room(limit, gen, std::chrono::milliseconds(20));
     if (err == 0) return {};
+    if (err == EINTR && Cancel::current_requested()) return make_error(EINTR, "throttled at the dirty limit");
     if (err > 0) return make_error(err, "write-back failing while over the dirty limit");
   }
 }
@@ -75,7 +77,13 @@ Result<size_t> perform_write(Inode& inode, uint64_t pos, const void* buf, size_t
         gauge_add(e.stats().mem_resident_bytes, static_cast<int64_t>(fsz));
       }
       f->get_ref();
-      m.cv_.wait(lk, [&] { return !f->locked && !f->writeback; });
+      if (!wait_cancellable(Cancel::current(), m.cv_, lk, [&] { return !f->locked && !f->writeback; })) {
+        // Interrupted: a folio we created stays, empty and clean, like one evicted later.
+        lk.unlock();
+        f->put_ref();
+        status = make_error(EINTR, "waiting for a folio");
+        break;
+      }
       const bool whole = off == 0 && n == fsz;
       if (!f->uptodate && !whole) {
         // Only a new folio may be zero-filled: an old one may hold bytes the server has.
@@ -156,6 +164,9 @@ Result<size_t> perform_write(Inode& inode, uint64_t pos, const void* buf, size_t
     wt->len_ = done;
     write::end_issue(wt.get());
     int64_t r = wt->wait();
+    // Interrupted: the bytes are in the folios and under write-back; should the upload
+    // fail they are dirty again, so they are written, as a buffered write's are.
+    if (r == -EINTR && Cancel::current_requested() && done) return done;
     if (r < 0) return make_error(static_cast<int>(-r), "write-through");
   }
   if (!status.ok() && done == 0) return status.error();

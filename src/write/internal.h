@@ -34,8 +34,9 @@ void end_issue(Request* wreq);
 // Prepares (RequestOps::prepare_write or the cookie's) and issues a subrequest.
 void prepare_subrequest(Request* wreq, Subrequest* sreq);
 void issue_subrequest(Request* wreq, Subrequest* sreq);
-// Waits for every folio of the inode in [start, end) to finish write-back.
-void wait_for_writeback(Inode& inode, uint64_t start, uint64_t end);
+// Waits for every folio of the inode in [start, end) to finish write-back; EINTR when the
+// calling thread's Cancel is requested first.
+Status wait_for_writeback(Inode& inode, uint64_t start, uint64_t end);
 // Writes back and waits until no folio in [start, end) is dirty or under write-back, or
 // a write-back fails (its error is returned; the data stays dirty).
 Status flush_range(Inode& inode, uint64_t start, uint64_t end);

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "netfs/cancel.h"
 #include "netfs/engine.h"
 #include "netfs/request_ops.h"
 #include "netfs/write.h"
@@ -17,9 +18,12 @@ namespace netfs {
 Status fsync(Inode& inode, Errseq::Cursor& since) {
   // Write-back already in flight must finish first so that its errors are recorded
   // before we look; then write what is dirty now and wait for that too.
-  write::wait_for_writeback(inode, 0, UINT64_MAX);
+  NETFS_TRY(write::wait_for_writeback(inode, 0, UINT64_MAX));
   auto r = writepages(inode, WritebackControl{true});
-  write::wait_for_writeback(inode, 0, UINT64_MAX);
+  // Interrupted (the caller got a signal): the errseq is not looked at, so an error that
+  // the write-back we stopped waiting for records later is this cursor's next fsync's.
+  if (!r.ok() && r.errnum() == EINTR && Cancel::current_requested()) return r.error();
+  NETFS_TRY(write::wait_for_writeback(inode, 0, UINT64_MAX));
   if (int err = inode.wb_err().check_and_advance(since)) return make_error(err, "write-back failed");
   if (!r.ok()) return r.error();
   return {};
@@ -43,8 +47,9 @@ Status truncate(Inode& inode, uint64_t new_size) {
   }
   // Write-back that picked bytes beyond the new size before we lowered it must land
   // before the server cuts the file, or it would extend the file again.
-  write::wait_for_writeback(inode, m.folio_pos(new_size), UINT64_MAX);
-  if (Status st = inode.ops().set_size(inode, new_size); !st.ok()) {
+  Status st = write::wait_for_writeback(inode, m.folio_pos(new_size), UINT64_MAX);
+  if (st.ok()) st = inode.ops().set_size(inode, new_size);
+  if (!st.ok()) {
     std::lock_guard lk(m.mu_);
     inode.set_size_locked(old);
     return st;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/trace_emit.h"
+#include "netfs/cancel.h"
 #include "netfs/cache_cookie.h"
 #include "netfs/engine.h"
 #include "netfs/request_ops.h"
@@ -128,10 +129,10 @@ void end_issue(Request* wreq) {
   wreq->wake_collector();
 }
 
-void wait_for_writeback(Inode& inode, uint64_t start, uint64_t end) {
+Status wait_for_writeback(Inode& inode, uint64_t start, uint64_t end) {
   Mapping& m = inode.mapping();
   std::unique_lock lk(m.mu_);
-  m.cv_.wait(lk, [&] {
+  bool done = wait_cancellable(Cancel::current(), m.cv_, lk, [&] {
     // The whole file (fsync): the count says it, without a walk over every folio at each
     // completion's wake.
     if (m.nr_writeback_ == 0 || (start == 0 && end == UINT64_MAX)) return m.nr_writeback_ == 0;
@@ -139,6 +140,8 @@ void wait_for_writeback(Inode& inode, uint64_t start, uint64_t end) {
       if (it->second->writeback) return false;
     return true;
   });
+  if (!done) return make_error(EINTR, "waiting for write-back");
+  return {};
 }
 
 Status flush_range(Inode& inode, uint64_t start, uint64_t end) {
@@ -146,7 +149,7 @@ Status flush_range(Inode& inode, uint64_t start, uint64_t end) {
   for (;;) {
     // An async write-back that fails redirties its folios after ending write-back, so
     // a folio seen clean after one pass may be dirty again: loop until it stays clean.
-    wait_for_writeback(inode, start, end);
+    NETFS_TRY(wait_for_writeback(inode, start, end));
     bool dirty = false;
     {
       std::lock_guard lk(m.mu_);

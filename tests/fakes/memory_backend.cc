@@ -168,6 +168,10 @@ void MemoryBackend::worker() {
   std::unique_lock lk(mu_);
   for (;;) {
     if (stop_ && pending_.empty()) return;
+    if (paused_ && !stop_) {
+      cv_.wait(lk);
+      continue;
+    }
     auto now = std::chrono::steady_clock::now();
     std::vector<size_t> ready;
     auto earliest = std::chrono::steady_clock::time_point::max();
@@ -199,6 +203,24 @@ void MemoryBackend::worker() {
 void MemoryBackend::drain() {
   std::unique_lock lk(mu_);
   idle_cv_.wait(lk, [&] { return pending_.empty() && running_ == 0; });
+}
+
+void MemoryBackend::pause() {
+  std::lock_guard lk(mu_);
+  paused_ = true;
+}
+
+void MemoryBackend::resume() {
+  {
+    std::lock_guard lk(mu_);
+    paused_ = false;
+  }
+  cv_.notify_all();
+}
+
+size_t MemoryBackend::pending() {
+  std::lock_guard lk(mu_);
+  return pending_.size();
 }
 
 }  // namespace netfs::testing

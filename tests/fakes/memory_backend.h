@@ -82,6 +82,11 @@ class MemoryBackend : public RequestOps {
   void reset_counts();
   // Waits until no completion is pending on the backend's threads.
   void drain();
+  // Async only: while paused, issued calls wait and complete nothing (a server that is
+  // gone); resume() lets them complete. pending() counts calls issued and not yet run.
+  void pause();
+  void resume();
+  size_t pending();
 
  private:
   struct File {
@@ -106,6 +111,7 @@ class MemoryBackend : public RequestOps {
   };
   std::vector<Pending> pending_;
   unsigned running_ = 0;
+  bool paused_ = false;
   bool stop_ = false;
   std::mt19937_64 rng_;
   std::vector<std::thread> threads_;
