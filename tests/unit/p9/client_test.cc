@@ -374,7 +374,7 @@ TEST(P9Client, ClunkAnsweredWithAnErrorStillFreesTheNumber) {
 TEST(P9Client, UnansweredClunkRetiresItsNumber) {
   FakeServer s;
   auto o = opts(s);
-  o.rpc_timeout = 200ms;
+  o.rpc_timeout = 1500ms;  // the Tflush that follows must outlive a loaded machine's delays
   auto c = connect(o);
   ASSERT_TRUE(c);
   uint32_t fid = make_fid(*c, "f");
@@ -403,7 +403,7 @@ TEST(P9Client, UnansweredClunkRetiresItsNumber) {
 TEST(P9Namespace, ATimedOutWalkKeepsItsFidNumberUntilATclunkSettlesIt) {
   FakeServer s;
   auto o = opts(s);
-  o.rpc_timeout = 200ms;
+  o.rpc_timeout = 1500ms;  // the Tflush that follows must outlive a loaded machine's delays
   auto c = connect(o);
   Namespace ns(*c);
   auto fut = std::async(std::launch::async, [&] { return ns.walk(Namespace::root(), {"f"}); });
