@@ -19,6 +19,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/collect.h"
 #include "core/retry.h"
 #include "core/trace_emit.h"
 #include "netfs/cache_cookie.h"
@@ -102,110 +103,55 @@ void collect_read_results(Request* rreq) {
   NETFS_TRACE(e.trace(), rreq, rreq_collect, rreq->ino_, rreq->debug_id_, 0, 0, 0, rreq->collected_to_, 0, 0);
   Stream& s = rreq->streams[0];
 
-  for (;;) {
-    if (rreq->retry_pending_) {
-      auto now = std::chrono::steady_clock::now();
-      if (now < rreq->retry_at_) {
-        if (rreq->test(rreq_flag::kOffloadCollection))
-          e.work_queue().queue_delayed(&rreq->work_, rreq->retry_at_ - now);
-        return;
-      }
-      rreq->retry_pending_ = false;
-      retry_reads(rreq);
+  auto finished = [&](Subrequest* front, uint32_t f) {
+    if ((f & sreq_flag::kFailed) && front->source_ == Source::kCache) {
+      // The cache could not give these bytes: fetch them from the server instead.
+      front->source_ = Source::kServer;
+      front->retry_count_ = 0;
+      front->flags_.store(sreq_flag::kNeedRetry, std::memory_order_release);
+      bump(e.stats().download_subreqs);
+      return collect::Front::kAgain;  // handled as a retry by the walk
     }
+    const uint64_t a = front->start_ + front->transferred_, b = front->start_ + front->len_;
+    if (f & sreq_flag::kFailed) {
+      rreq->failed_ranges_.emplace_back(a, b);
+      if (!s.error) s.error = front->error_;
+      rreq->set_flag(rreq_flag::kFailed);
+      bump(e.stats().download_failed);
+      bump(e.stats().read_abandoned);
+      NETFS_TRACE(e.trace(), sreq, sreq_abandon, rreq->ino_, rreq->debug_id_, front->debug_index_, 0, 0, a, b - a,
+                  front->error_);
+    } else if (a < b) {
+      // The server had no more data: the rest reads as zeroes (a hole or past EOF).
+      rreq->eof_at_ = std::min(rreq->eof_at_, a);
+      if (rreq->flat_buf_ == nullptr) front->io().zero(b - a);
+    }
+    note_fetched(rreq, front, front->transferred_);
+    if (front->source_ == Source::kServer) bump(e.stats().download_bytes, front->transferred_);
+    if (front->source_ == Source::kCache) bump(e.stats().cache_read_bytes, front->transferred_);
+    return collect::Front::kDone;
+  };
+
+  for (;;) {
+    if (!collect::retry_due(rreq, retry_reads)) return;
 
     const bool all_queued = rreq->test(rreq_flag::kAllQueued);
-    uint64_t spos = UINT64_MAX;
-    for (;;) {
-      Subrequest* front;
-      {
-        std::lock_guard lk(rreq->lock_);
-        front = s.subrequests.empty() ? nullptr : s.subrequests.front();
-        if (!front && !all_queued) spos = s.issued_to;
-      }
-      if (!front) break;
-      uint32_t f = front->flags();
-      if (f & sreq_flag::kInProgress) {
-        spos = front->start_;
-        break;
-      }
-      if (f & sreq_flag::kNeedRetry) {
-        // Rebase onto what is left, so the folios already filled can be released.
-        if (size_t t = front->transferred_) {
-          s.transferred += t;
-          bump(front->source_ == Source::kCache ? e.stats().cache_read_bytes : e.stats().download_bytes, t);
-          note_fetched(rreq, front, t);
-          front->io_base_.advance(t);
-          front->start_ += t;
-          front->len_ -= t;
-          front->transferred_ = 0;
-        }
-        spos = front->start_;
-        break;
-      }
-      if ((f & sreq_flag::kFailed) && front->source_ == Source::kCache) {
-        // The cache could not give these bytes: fetch them from the server instead.
-        front->source_ = Source::kServer;
-        front->retry_count_ = 0;
-        front->flags_.store(sreq_flag::kNeedRetry, std::memory_order_release);
-        bump(e.stats().download_subreqs);
-        continue;  // handled as a retry by the pass above
-      }
-      const uint64_t a = front->start_ + front->transferred_, b = front->start_ + front->len_;
-      if (f & sreq_flag::kFailed) {
-        rreq->failed_ranges_.emplace_back(a, b);
-        if (!s.error) s.error = front->error_;
-        rreq->set_flag(rreq_flag::kFailed);
-        bump(e.stats().download_failed);
-        bump(e.stats().read_abandoned);
-        NETFS_TRACE(e.trace(), sreq, sreq_abandon, rreq->ino_, rreq->debug_id_, front->debug_index_, 0, 0, a, b - a,
-                    front->error_);
-      } else if (a < b) {
-        // The server had no more data: the rest reads as zeroes (a hole or past EOF).
-        rreq->eof_at_ = std::min(rreq->eof_at_, a);
-        if (rreq->flat_buf_ == nullptr) front->io().zero(b - a);
-      }
-      s.transferred += front->transferred_;
-      note_fetched(rreq, front, front->transferred_);
-      if (front->source_ == Source::kServer) bump(e.stats().download_bytes, front->transferred_);
-      if (front->source_ == Source::kCache) bump(e.stats().cache_read_bytes, front->transferred_);
-      s.collected_to = b;
-      {
-        std::lock_guard lk(rreq->lock_);
-        s.subrequests.pop_front();
-      }
-      front->put_ref();
-    }
-
-    bool need_retry = false, any_left = false;
-    unsigned max_retry_count = 0;
-    {
-      std::lock_guard lk(rreq->lock_);
-      for (Subrequest* sreq : s.subrequests) {
-        any_left = true;
-        uint32_t f = sreq->flags();
-        if (!(f & sreq_flag::kInProgress) && (f & sreq_flag::kNeedRetry)) {
-          need_retry = true;
-          s.need_retry = true;
-          max_retry_count = std::max(max_retry_count, sreq->retry_count_);
-        }
-      }
-    }
+    // A front awaiting a retry is rebased onto what is left, so the folios already
+    // filled can be released.
+    auto rebased = [&](Subrequest* front, size_t t) {
+      bump(front->source_ == Source::kCache ? e.stats().cache_read_bytes : e.stats().download_bytes, t);
+      note_fetched(rreq, front, t);
+    };
+    const uint64_t spos = collect::walk_stream(rreq, s, all_queued, rebased, finished);
+    const collect::Left left = collect::scan(rreq, s);
     if (spos > rreq->collected_to_) rreq->collected_to_ = spos;
     unlock_folios(rreq, spos);
 
-    if (need_retry) {
-      auto delay = retry::backoff(e.options(), max_retry_count);
-      if (delay.count() > 0) {
-        rreq->retry_pending_ = true;
-        rreq->retry_at_ = std::chrono::steady_clock::now() + delay;
-        if (rreq->test(rreq_flag::kOffloadCollection)) e.work_queue().queue_delayed(&rreq->work_, delay);
-        return;
-      }
-      retry_reads(rreq);
-      continue;
+    if (left.need_retry) {
+      if (collect::schedule_retry(rreq, left.max_retry_count, retry_reads)) continue;
+      return;
     }
-    if (!all_queued || any_left) return;
+    if (!all_queued || left.any) return;
     break;
   }
 

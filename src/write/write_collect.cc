@@ -25,6 +25,7 @@
 #include <chrono>
 #include <vector>
 
+#include "core/collect.h"
 #include "core/retry.h"
 #include "core/trace_emit.h"
 #include "netfs/cache_cookie.h"
@@ -102,55 +103,21 @@ void collect_write_results(Request* wreq) {
   NETFS_TRACE(e.trace(), rreq, rreq_collect, wreq->ino_, wreq->debug_id_, 0, 0, 0, wreq->collected_to_, 0, 0);
 
   for (;;) {
-    if (wreq->retry_pending_) {
-      auto now = std::chrono::steady_clock::now();
-      if (now < wreq->retry_at_) {
-        if (wreq->test(rreq_flag::kOffloadCollection)) e.work_queue().queue_delayed(&wreq->work_, wreq->retry_at_ - now);
-        return;
-      }
-      wreq->retry_pending_ = false;
-      retry_writes(wreq);
-    }
+    if (!collect::retry_due(wreq, retry_writes)) return;
 
     // Read before the lists: the issuer sets it after its last append (acquire/release
     // through the flags word), so an empty list then really means "all collected".
     const bool all_queued = wreq->test(rreq_flag::kAllQueued);
     uint64_t passed = UINT64_MAX;
-    bool need_retry = false, any_left = false;
     uint64_t uploaded_to = 0;
-    unsigned max_retry_count = 0;
+    collect::Left left;
 
     for (Stream& s : wreq->streams) {
       if (!s.active) continue;
-      uint64_t spos = UINT64_MAX;
-      for (;;) {
-        Subrequest* front;
-        {
-          std::lock_guard lk(wreq->lock_);
-          front = s.subrequests.empty() ? nullptr : s.subrequests.front();
-          if (!front && !all_queued) spos = s.issued_to;
-        }
-        if (!front) break;
-        uint32_t f = front->flags();
-        if (f & sreq_flag::kInProgress) {
-          spos = front->start_;  // transferred_ belongs to the backend until terminated
-          break;
-        }
-        if (f & sreq_flag::kNeedRetry) {
-          // Rebase the front onto what it has still to move, so that the folios it has
-          // already written can leave write-back and their segments be freed without
-          // leaving its iterator pointing into freed memory (rolling buffer rule 5).
-          if (size_t t = front->transferred_) {
-            s.transferred += t;
-            front->io_base_.advance(t);
-            front->start_ += t;
-            front->len_ -= t;
-            front->transferred_ = 0;
-            if (s.nr == 0) uploaded_to = std::max(uploaded_to, front->start_);
-          }
-          spos = front->start_;
-          break;
-        }
+      auto rebased = [&](Subrequest* front, size_t t) {
+        if (s.nr == 0) uploaded_to = std::max(uploaded_to, front->start_ + t);
+      };
+      auto finished = [&](Subrequest* front, uint32_t f) {
         if (f & sreq_flag::kFailed) {
           uint64_t a = front->start_ + front->transferred_, b = front->start_ + front->len_;
           if (s.nr == 0) {
@@ -167,32 +134,12 @@ void collect_write_results(Request* wreq) {
           NETFS_TRACE(e.trace(), sreq, sreq_abandon, wreq->ino_, wreq->debug_id_, front->debug_index_, s.nr, 0, a,
                       b - a, front->error_);
         }
-        s.transferred += front->transferred_;
-        s.collected_to = front->start_ + front->len_;
-        if (s.nr == 0 && front->transferred_) {
-          uint64_t end = front->start_ + front->transferred_;
-          if (end > uploaded_to) uploaded_to = end;
-        }
-        {
-          std::lock_guard lk(wreq->lock_);
-          s.subrequests.pop_front();
-        }
-        front->put_ref();
-      }
+        if (s.nr == 0 && front->transferred_) uploaded_to = std::max(uploaded_to, front->start_ + front->transferred_);
+        return collect::Front::kDone;
+      };
+      passed = std::min(passed, collect::walk_stream(wreq, s, all_queued, rebased, finished));
       // Retry candidates anywhere in the list, not only at the front.
-      {
-        std::lock_guard lk(wreq->lock_);
-        for (Subrequest* sreq : s.subrequests) {
-          any_left = true;
-          uint32_t f = sreq->flags();
-          if (!(f & sreq_flag::kInProgress) && (f & sreq_flag::kNeedRetry)) {
-            need_retry = true;
-            s.need_retry = true;
-            max_retry_count = std::max(max_retry_count, sreq->retry_count_);
-          }
-        }
-      }
-      passed = std::min(passed, spos);
+      left.add(collect::scan(wreq, s));
     }
 
     if (passed > wreq->collected_to_) wreq->collected_to_ = passed;
@@ -202,18 +149,11 @@ void collect_write_results(Request* wreq) {
     }
     unlock_folios(wreq, passed);
 
-    if (need_retry) {
-      auto delay = retry::backoff(e.options(), max_retry_count);
-      if (delay.count() > 0) {
-        wreq->retry_pending_ = true;
-        wreq->retry_at_ = std::chrono::steady_clock::now() + delay;
-        if (wreq->test(rreq_flag::kOffloadCollection)) e.work_queue().queue_delayed(&wreq->work_, delay);
-        return;
-      }
-      retry_writes(wreq);
-      continue;  // completions may already have arrived
+    if (left.need_retry) {
+      if (collect::schedule_retry(wreq, left.max_retry_count, retry_writes)) continue;  // completions may already have come
+      return;
     }
-    if (!all_queued || any_left) return;
+    if (!all_queued || left.any) return;
     break;
   }
 
