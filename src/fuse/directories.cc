@@ -39,7 +39,7 @@ std::vector<EntryReply> Filesystem::readdirplus(DirHandle& dh, size_t first, siz
     if (d.name == "." || d.name == "..") continue;
     auto n = table_->ref_by_qid(d.qid);
     if (n) {
-      p9::Attr a;
+      FileAttr a;
       bool fresh;
       {
         std::lock_guard lk(n->io_mu);
@@ -57,7 +57,7 @@ std::vector<EntryReply> Filesystem::readdirplus(DirHandle& dh, size_t first, siz
       // The listing says this name is this file: its own fid answers for it.
       fetches.emplace_back([this, &out, i, n] {
         auto a = fetch_attr(*n);
-        if (a.ok() && a->qid.path == n->qid.path)
+        if (a.ok() && a->id == n->qid.path)
           out[i] = EntryReply{n->ino, to_stat(*n, *a)};
         else
           forget(n->ino, 1);

@@ -205,10 +205,10 @@ class Filesystem {
   Result<std::shared_ptr<Node>> node(uint64_t ino);
   // The kernel's view of attributes a of n. fresh: a just came from the server (recorded
   // in n for readdirplus).
-  struct stat to_stat(Node& n, const p9::Attr& a, bool fresh = true);
+  struct stat to_stat(Node& n, const FileAttr& a, bool fresh = true);
   // A kernel request touched n: count it for the directory it was found in.
   void note_use(Node& n);
-  Result<p9::Attr> fetch_attr(Node& n);
+  Result<FileAttr> fetch_attr(Node& n);
   // getattr of an open file that no name the mount knows leads to any more (unlinked,
   // or renamed over, here or elsewhere): diod (1.0.24) answers getattr by path, not
   // through the open file, so the mount answers from what it knows: the attributes the
@@ -216,7 +216,7 @@ class Filesystem {
   std::optional<struct stat> stat_of_nameless_open(Node& n);
   // Does a, what fetch_attr gave for n, say that no name leads to n's file any more
   // (ENOENT, ESTALE, or another file's attributes)?
-  bool nameless(Node& n, const Result<p9::Attr>& a);
+  bool nameless(Node& n, const Result<FileAttr>& a);
   // open() of such a file (through /proc/PID/fd/N): a new handle on the open I/O fid, with
   // no close-to-open check. nullopt when n is not open.
   std::optional<Result<Opened>> open_nameless(const std::shared_ptr<Node>& n, int flags);
@@ -227,11 +227,11 @@ class Filesystem {
   // when attached as root and the caller is someone else, make it the caller's (one
   // Tsetattr); *a follows. Best effort: a server that cannot chown leaves the file as
   // it made it (logged once), and the create still succeeds.
-  void give_to_caller(uint32_t fid, const Caller& who, Node& parent, p9::Attr* a);
+  void give_to_caller(uint32_t fid, const Caller& who, Node& parent, FileAttr* a);
   // open() once the attributes are known: attach the I/O fid or check close-to-open.
   // landed: sampled before the getattr that gave a (ignored unless n's inode is still
   // the one sampled).
-  Result<Opened> open_node(const std::shared_ptr<Node>& n, int flags, const p9::Attr& a, LandedSample landed = {});
+  Result<Opened> open_node(const std::shared_ptr<Node>& n, int flags, const FileAttr& a, LandedSample landed = {});
   // Requires n->io_mu held and n->inode set.
   FileHandle* new_handle_locked(const std::shared_ptr<Node>& n, int flags);
   // The open flags that act on the file, for every open path (open, create of a name
@@ -292,7 +292,7 @@ class Filesystem {
   void refresh_below(const p9::Path& from, const p9::Path& prefix);
   // Requires n.io_mu held: opens the I/O fid and creates the engine Inode (with its cache
   // cookie, checked against the server's attributes a).
-  Status attach_io_locked(Node& n, const p9::Attr& a);
+  Status attach_io_locked(Node& n, const FileAttr& a);
   // The cache cookie of n (null without a cache, or when the cache cannot open it).
   std::shared_ptr<cache::StoreCookie> cookie_for(Node& n, const cache::Coherency& c);
   // Requires n.io_mu held: detaches n's Inode and cookie; a cookie whose Inode is still
@@ -301,7 +301,7 @@ class Filesystem {
   // Makes `fid`, an I/O fid create opened read-write, n's I/O fid, with a cache object
   // emptied of whatever it held under n's qid (io_mu held).
   void attach_created_io_locked(Node& n, uint32_t fid, uint64_t size);
-  void record_seen_locked(Node& n, const p9::Attr& a);
+  void record_seen_locked(Node& n, const FileAttr& a);
   // After a close's write-back: fetches n's attributes asynchronously, for the next open
   // to adopt as seen (Node::flush_rec).
   void record_after_flush(const std::shared_ptr<Node>& n, uint64_t size);
@@ -372,7 +372,7 @@ class Filesystem {
   std::atomic<uint64_t> listings_fetched_{0};  // full listings read from the server
   std::atomic<uint64_t> ns_gen_{0};  // bumped by every namespace change we make
   // Requires n.io_mu held: a is what the server holds for n now.
-  void record_attr_locked(Node& n, const p9::Attr& a);
+  void record_attr_locked(Node& n, const FileAttr& a);
 };
 
 }  // namespace netfs::fuse

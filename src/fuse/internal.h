@@ -5,7 +5,7 @@
 #include <cerrno>
 
 #include "cache/coherency.h"
-#include "p9/protocol.h"
+#include "netfs/file_attr.h"
 
 namespace netfs::fuse {
 
@@ -14,9 +14,10 @@ namespace netfs::fuse {
 // Errors that mean "this open mode is not allowed", so a read-only fid will do.
 inline bool open_denied(int e) { return e == EACCES || e == EPERM || e == EROFS || e == ETXTBSY; }
 
-// The cache's coherency data for the server's attributes a.
-inline cache::Coherency coherency_of(const p9::Attr& a) {
-  return cache::Coherency{a.qid.version, a.mtime_sec, a.mtime_nsec, a.size};
+// The cache's coherency data for the server's attributes a: their change token.
+inline cache::Coherency coherency_of(const FileAttr& a) {
+  ChangeToken t = a.token();
+  return cache::Coherency{t.version, t.mtime_sec, t.mtime_nsec, t.size};
 }
 
 // ---- everywhere

@@ -48,7 +48,7 @@ Result<struct stat> Filesystem::getattr(uint64_t ino) {
   note_use(**n);
   OnExit trimmed{[&] { fid_pool_->trim(); }};  // the fid may have been walked again
   auto a = fetch_attr(**n);
-  if (a.ok() && a->qid.path == (*n)->qid.path) return to_stat(**n, *a);
+  if (a.ok() && a->id == (*n)->qid.path) return to_stat(**n, *a);
   if (nameless(**n, a)) {
     if (auto st = stat_of_nameless_open(**n)) return *st;
     // The name leads to another file now, or nowhere: ESTALE makes the kernel look the
@@ -60,18 +60,18 @@ Result<struct stat> Filesystem::getattr(uint64_t ino) {
   return to_stat(**n, *a);
 }
 
-bool Filesystem::nameless(Node& n, const Result<p9::Attr>& a) {
+bool Filesystem::nameless(Node& n, const Result<FileAttr>& a) {
   // Only these say so: an unreachable server (ETIMEDOUT, ECONNRESET, ...) says nothing
   // about the file's names.
-  if (a.ok()) return a->qid.path != n.qid.path;
+  if (a.ok()) return a->id != n.qid.path;
   return a.errnum() == ENOENT || a.errnum() == ESTALE;
 }
 
 std::optional<struct stat> Filesystem::stat_of_nameless_open(Node& n) {
-  p9::Attr a;
+  FileAttr a;
   {
     std::lock_guard lk(n.io_mu);
-    if (!n.open_count || !n.inode || n.attr.qid.path != n.qid.path) return std::nullopt;
+    if (!n.open_count || !n.inode || n.attr.id != n.qid.path) return std::nullopt;
     a = n.attr;
   }
   a.nlink = 0;

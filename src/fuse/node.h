@@ -27,7 +27,7 @@
 // dropped. So a remaining hard link answers for the file whichever name went away.
 //
 // Threading: qid, ino and type are fixed. nlookup is guarded by the InodeTable's lock.
-// io_mu guards io_fid, inode, cookie, io_writable, open_count, the seen_* attributes and
+// io_mu guards io_fid, inode, cookie, io_writable, open_count, seen, attr and
 // the listing_* fields of a directory.
 #pragma once
 
@@ -43,6 +43,7 @@
 
 #include "cache/store_cookie.h"
 #include "fuse/lock_table.h"
+#include "netfs/file_attr.h"
 #include "netfs/inode.h"
 #include "netfs/read.h"
 #include "p9/fid_table.h"
@@ -85,19 +86,17 @@ struct Node : std::enable_shared_from_this<Node> {
   std::atomic<bool> deleted{false};
   // The pool closed the I/O fid (FidPool): the next open counts as a reopen (io_mu).
   bool io_evicted = false;
-  // The server's attributes when we last agreed with it, for close-to-open checks.
+  // The server's change token when we last agreed with it, for close-to-open checks.
   bool seen_valid = false;
-  uint32_t seen_version = 0;
-  uint64_t seen_size = 0;
-  uint64_t seen_mtime_sec = 0, seen_mtime_nsec = 0;
+  ChangeToken seen;
 
   // Bumped by every change of ours to the file (a write, a truncate, a setattr) and by
-  // every record of seen_* (record_seen_locked): an attribute fetch that started before
+  // every record of seen (record_seen_locked): an attribute fetch that started before
   // it may not become the record.
   std::atomic<uint64_t> change_gen{0};
   // close() of a file we wrote asks the server for its attributes without waiting
   // (Filesystem::flush_data); the reply lands here, on the 9P client's I/O thread, and the
-  // next open adopts it as seen_* if change_gen has not moved since the fetch was sent.
+  // next open adopts it as seen if change_gen has not moved since the fetch was sent.
   // While one is in flight the next open compares with the older record, as if ours were
   // unknown: at worst it drops clean cached data. flush_rec_mu is never held across an
   // RPC or with io_mu taken after it (the I/O thread must never wait for io_mu, which is
@@ -105,13 +104,13 @@ struct Node : std::enable_shared_from_this<Node> {
   std::mutex flush_rec_mu;
   bool flush_rec_ready = false;
   uint64_t flush_rec_gen = 0;
-  p9::Attr flush_rec;
+  FileAttr flush_rec;
 
   // The last attributes the server gave for this node, when, and the namespace
   // generation then (io_mu): readdirplus hands them out while they are younger than
   // attr_timeout, as the kernel would, unless we changed something since (a write clears
   // attr_valid; a namespace change moves Filesystem::ns_gen_).
-  p9::Attr attr;
+  FileAttr attr;
   std::chrono::steady_clock::time_point attr_at{};
   uint64_t attr_gen = 0;
   std::atomic<bool> attr_valid{false};

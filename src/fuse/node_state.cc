@@ -21,9 +21,9 @@ void Filesystem::note_use(Node& n) {
     if (auto d = table_->get(p)) d->child_lookups.fetch_add(1, std::memory_order_relaxed);
 }
 
-struct stat Filesystem::to_stat(Node& n, const p9::Attr& a, bool fresh) {
+struct stat Filesystem::to_stat(Node& n, const FileAttr& a, bool fresh) {
   struct stat st {};
-  st.st_ino = a.qid.path;
+  st.st_ino = a.id;
   st.st_mode = a.mode & ~opts_.umask;
   st.st_nlink = a.nlink;
   st.st_uid = opts_.uid.value_or(a.uid);
@@ -43,26 +43,26 @@ struct stat Filesystem::to_stat(Node& n, const p9::Attr& a, bool fresh) {
   return st;
 }
 
-void Filesystem::record_attr_locked(Node& n, const p9::Attr& a) {
+void Filesystem::record_attr_locked(Node& n, const FileAttr& a) {
   n.attr = a;
   n.attr_at = std::chrono::steady_clock::now();
   n.attr_gen = ns_gen_.load();
   n.attr_valid = true;
 }
 
-Result<p9::Attr> Filesystem::fetch_attr(Node& n) {
+Result<FileAttr> Filesystem::fetch_attr(Node& n) {
   for (int attempt = 0;; attempt++) {
     uint32_t used;
-    Result<p9::Attr> a = make_error(EIO);
+    Result<FileAttr> a = make_error(EIO);
     {
       FidRef r(n);
       NETFS_TRY(r.status());
       used = r.fid();
-      a = ns_->getattr(used);
+      a = p9::to_file_attr(ns_->getattr(used));
     }
     // The name the fid was walked along went away, or leads to another file now (another
     // client unlinked or renamed over it): the node's other names may still lead to it.
-    bool name_moved = a.ok() ? a->qid.path != n.qid.path : a.errnum() == ENOENT;
+    bool name_moved = a.ok() ? a->id != n.qid.path : a.errnum() == ENOENT;
     if (!name_moved || attempt || !n.pool || used == p9::Namespace::root()) return a;
     auto fi = client_->fids().get(used);
     if (!fi || fi->open_flags >= 0) return a;  // an open fid answers for its file
@@ -93,24 +93,25 @@ Result<EntryReply> Filesystem::enter(Node& parent, std::string_view name, const 
     e = ns_->lookup(r.fid(), name);
   }
   if (!e.ok()) return e.error();
-  auto a = ns_->getattr(e->fid);
-  if (a.ok() && made_for) give_to_caller(e->fid, *made_for, parent, &*a);
-  if (!a.ok()) {
+  auto pa = ns_->getattr(e->fid);
+  if (!pa.ok()) {
     (void)ns_->clunk(e->fid);
-    return a.error();
+    return pa.error();
   }
+  FileAttr a = p9::to_file_attr(*pa);
+  if (made_for) give_to_caller(e->fid, *made_for, parent, &a);
   bool used = false;
-  auto n = table_->add_lookup(a->qid, e->fid, &used);
+  auto n = table_->add_lookup(pa->qid, e->fid, &used);
   // The fresh fid names the file by its current path; the old one may not (rename).
   if (!used) swap_fid(*n, e->fid);
   n->parent_ino.store(parent.ino, std::memory_order_relaxed);
   fid_pool_->touch(*n);
-  EntryReply out{n->ino, to_stat(*n, *a)};
+  EntryReply out{n->ino, to_stat(*n, a)};
   fid_pool_->trim();
   return out;
 }
 
-void Filesystem::give_to_caller(uint32_t fid, const Caller& who, Node& parent, p9::Attr* a) {
+void Filesystem::give_to_caller(uint32_t fid, const Caller& who, Node& parent, FileAttr* a) {
   // Attached as root, the server makes every new file root's: 9P2000.L's create messages
   // carry a gid but no uid. The caller's uid goes on with one setattr, only when it
   // differs: none for root's own creates.
@@ -167,16 +168,13 @@ std::string Filesystem::trace_path(uint64_t ino) {
   return p;
 }
 
-void Filesystem::record_seen_locked(Node& n, const p9::Attr& a) {
+void Filesystem::record_seen_locked(Node& n, const FileAttr& a) {
   // A flush record fetched before this one is older: it must not replace it.
   n.change_gen.fetch_add(1);
   // The cache now vouches for this version of the file, so a remount keeps it.
   if (n.cookie) (void)n.cookie->set_coherency(coherency_of(a));
   n.seen_valid = true;
-  n.seen_version = a.qid.version;
-  n.seen_size = a.size;
-  n.seen_mtime_sec = a.mtime_sec;
-  n.seen_mtime_nsec = a.mtime_nsec;
+  n.seen = a.token();
 }
 
 std::shared_ptr<cache::StoreCookie> Filesystem::cookie_for(Node& n, const cache::Coherency& c) {
@@ -204,7 +202,7 @@ Status Filesystem::set_size_of(Inode& inode, uint64_t size) {
   }
   auto a = fetch_attr(*n);
   if (!a.ok()) return a.error();
-  if (a->qid.path != n->qid.path) return make_error(ENOENT, "set_size: no name leads to the file");
+  if (a->id != n->qid.path) return make_error(ENOENT, "set_size: no name leads to the file");
   p9::SetAttr sa;
   sa.valid = p9::setattr_mask::kSize;
   sa.size = size;
@@ -227,7 +225,7 @@ void Filesystem::detach_io_locked(Node& n) {
   if (inode && inode.use_count() > 1) parked_.emplace_back(inode, std::move(cookie));
 }
 
-Status Filesystem::attach_io_locked(Node& n, const p9::Attr& a) {
+Status Filesystem::attach_io_locked(Node& n, const FileAttr& a) {
   uint64_t size = a.size;
   Result<p9::Entry> c = make_error(EIO);
   {

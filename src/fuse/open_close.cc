@@ -50,10 +50,10 @@ std::optional<Result<Filesystem::Opened>> Filesystem::open_nameless(const std::s
   return Result<Opened>(out);
 }
 
-Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const p9::Attr& attr,
+Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr, int flags, const FileAttr& attr,
                                                  LandedSample landed) {
   Node& n = *nr;
-  const p9::Attr* a = &attr;
+  const FileAttr* a = &attr;
   bool want_write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   Opened out;
   std::lock_guard lk(n.io_mu);
@@ -67,8 +67,7 @@ Result<Filesystem::Opened> Filesystem::open_node(const std::shared_ptr<Node>& nr
     NETFS_TRY(attach_io_locked(n, *a));
   } else {
     adopt_flush_record_locked(n);
-    bool changed = !n.seen_valid || a->qid.version != n.seen_version || a->size != n.seen_size ||
-                   a->mtime_sec != n.seen_mtime_sec || a->mtime_nsec != n.seen_mtime_nsec;
+    bool changed = !n.seen_valid || a->token() != n.seen;
     if (changed)
       revalidate(*n.inode, a->size, true, landed.inode == n.inode.get() ? landed.seq : kLandedSeqUnknown);
     out.keep_cache = !changed;
@@ -108,29 +107,30 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   if (!c.ok()) return c.error();
   // The open fid answers getattr (and setattr): no walk to the new name, and these
   // attributes are also what open would fetch, so none is fetched twice.
-  auto a = ns_->getattr(c->fid);
-  if (a.ok()) give_to_caller(c->fid, who, **p, &*a);
-  if (!a.ok()) {
+  auto pa = ns_->getattr(c->fid);
+  if (!pa.ok()) {
     (void)ns_->clunk(c->fid);
-    return a.error();
+    return pa.error();
   }
+  FileAttr a = p9::to_file_attr(*pa);
+  give_to_caller(c->fid, who, **p, &a);
   // O_TRUNC stays: Tlcreate cut the server's file, but a file we already knew may have
   // cached and dirty data of ours to cut too (apply_open_flags).
   flags &= ~(O_CREAT | O_EXCL);
   bool used = false;
-  auto n = table_->add_lookup(a->qid, c->fid, &used, /*fid_is_io=*/true);
+  auto n = table_->add_lookup(pa->qid, c->fid, &used, /*fid_is_io=*/true);
   n->parent_ino.store(parent, std::memory_order_relaxed);
   fid_pool_->touch(*n);
   // Open by now (or failed): the pool keeps its I/O fid.
   OnExit trimmed{[&] { fid_pool_->trim(); }};
   // Opens n as any open would, with these attributes.
   auto open_as_any = [&]() -> Result<std::pair<EntryReply, Opened>> {
-    auto o = finish_open(open_node(n, flags, *a), /*server_truncated=*/true);
+    auto o = finish_open(open_node(n, flags, a), /*server_truncated=*/true);
     if (!o.ok()) {
       forget(n->ino, 1);
       return o.error();
     }
-    return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
+    return std::make_pair(EntryReply{n->ino, to_stat(*n, a)}, *o);
   };
   if (used) {
     // A node new to us: the created fid is its I/O fid and, until a lookup gives it a
@@ -138,8 +138,8 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
     // close-to-open check.
     std::unique_lock lk(n->io_mu);
     if (!n->inode) {
-      attach_created_io_locked(*n, c->fid, a->size);
-      record_seen_locked(*n, *a);
+      attach_created_io_locked(*n, c->fid, a.size);
+      record_seen_locked(*n, a);
       Opened out;
       out.fh = new_handle_locked(n, flags);
       out.direct_io = out.fh->direct;
@@ -149,7 +149,7 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
         forget(n->ino, 1);
         return o.error();
       }
-      return std::make_pair(EntryReply{n->ino, to_stat(*n, *a)}, *o);
+      return std::make_pair(EntryReply{n->ino, to_stat(*n, a)}, *o);
     }
     // The node was visible from add_lookup on (readdirplus hands out known nodes), and
     // an open of it got here first with an I/O fid of its own. The created fid stays
@@ -172,7 +172,7 @@ Result<std::pair<EntryReply, Filesystem::Opened>> Filesystem::create(uint64_t pa
   {
     std::lock_guard lk(n->io_mu);
     if (!n->inode) {
-      attach_created_io_locked(*n, c->fid, a->size);
+      attach_created_io_locked(*n, c->fid, a.size);
       c->fid = p9::kNoFid;
     }
   }
@@ -273,14 +273,15 @@ void Filesystem::record_after_flush(const std::shared_ptr<Node>& n, uint64_t siz
     if (!g.ok() || !n) return;
     // The fid was the node's when sent; should it have been clunked and its number
     // reused meanwhile, the answer is another file's.
-    if (g->attr.qid.path != n->qid.path) return;
+    FileAttr a = p9::to_file_attr(g->attr);
+    if (a.id != n->qid.path) return;
     // Close has returned, so another client told "done" may already have changed the
     // file: an answer of another size is surely not (only) ours. (A same-size overwrite
     // within one round trip of our close is the window this leaves; docs/fuse.md.)
-    if (g->attr.size != size) return;
+    if (a.size != size) return;
     std::lock_guard lk(n->flush_rec_mu);
     if (n->change_gen.load() != gen) return;
-    n->flush_rec = g->attr;
+    n->flush_rec = a;
     n->flush_rec_gen = gen;
     n->flush_rec_ready = true;
   };
@@ -294,7 +295,7 @@ void Filesystem::record_after_flush(const std::shared_ptr<Node>& n, uint64_t siz
 }
 
 void Filesystem::adopt_flush_record_locked(Node& n) {
-  p9::Attr a;
+  FileAttr a;
   {
     std::lock_guard lk(n.flush_rec_mu);
     if (!n.flush_rec_ready) return;

@@ -92,10 +92,10 @@ void Filesystem::spool_unwritten() {
       std::lock_guard lk(n->io_mu);
       inode = n->inode;
       e.seen_valid = n->seen_valid;
-      e.version = n->seen_version;
-      e.server_size = n->seen_size;
-      e.mtime_sec = n->seen_mtime_sec;
-      e.mtime_nsec = n->seen_mtime_nsec;
+      e.version = static_cast<uint32_t>(n->seen.version);
+      e.server_size = n->seen.size;
+      e.mtime_sec = n->seen.mtime_sec;
+      e.mtime_nsec = n->seen.mtime_nsec;
     }
     if (!inode || !inode->dirty_bytes()) continue;
     if (n->deleted.load()) continue;  // nobody can read it; drop_if_deleted's case

@@ -39,11 +39,37 @@
 #include <string_view>
 #include <vector>
 
+#include "netfs/file_attr.h"
 #include "netfs/result.h"
 #include "p9/client.h"
 #include "p9/protocol.h"
 
 namespace netfs::p9 {
+
+// The engine's view of Rgetattr's attributes: qid.path is the file's identity, and
+// qid.version its version.
+inline FileAttr to_file_attr(const Attr& a) {
+  FileAttr f;
+  f.id = a.qid.path;
+  f.version = a.qid.version;
+  f.mode = a.mode;
+  f.uid = a.uid;
+  f.gid = a.gid;
+  f.nlink = a.nlink;
+  f.rdev = a.rdev;
+  f.size = a.size;
+  f.blksize = a.blksize;
+  f.blocks = a.blocks;
+  f.atime_sec = a.atime_sec, f.atime_nsec = a.atime_nsec;
+  f.mtime_sec = a.mtime_sec, f.mtime_nsec = a.mtime_nsec;
+  f.ctime_sec = a.ctime_sec, f.ctime_nsec = a.ctime_nsec;
+  return f;
+}
+
+inline Result<FileAttr> to_file_attr(const Result<Attr>& a) {
+  if (!a.ok()) return a.error();
+  return to_file_attr(*a);
+}
 
 struct Entry {
   uint32_t fid = kNoFid;
