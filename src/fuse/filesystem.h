@@ -69,7 +69,7 @@ struct Caller {
 struct UnwrittenFile {
   std::string path;  // from the export root, best effort ("?" when unknown)
   uint64_t dirty_bytes = 0;
-  int error = 0;
+  int error = 0;  // errno of the write-back; EBUSY: fsync succeeded, a writer dirtied it again
 };
 
 // setattr's to_set bits; the values are FUSE's FUSE_SET_ATTR_*.

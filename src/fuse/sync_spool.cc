@@ -33,7 +33,9 @@ std::vector<UnwrittenFile> Filesystem::sync_all() {
     Errseq::Cursor cur = inode->wb_err().sample();
     Status st = netfs::fsync(*inode, cur);
     uint64_t left = inode->dirty_bytes();
-    if (!st.ok() || left) failed.push_back({path_of(*n), left, st.ok() ? EIO : st.errnum()});
+    // fsync succeeded and bytes are dirty again: a writer dirtied them during the sync
+    // (EBUSY), which is no server failure and must not be reported as EIO.
+    if (!st.ok() || left) failed.push_back({path_of(*n), left, st.ok() ? EBUSY : st.errnum()});
   }
   // Orphans whose data is now written can let go of their fids.
   std::vector<std::shared_ptr<Node>> done;

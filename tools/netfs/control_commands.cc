@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -133,6 +134,7 @@ int cmd_umount(const std::string& given) {
   // The daemon's drain: progress while it runs, then its outcome. A second umount joins
   // the running drain and gets the same lines, so both say and do the same.
   int unwritten = 0;
+  int busy = 0;  // of those, files a process wrote to during the write-back
   bool drained = false;
   Status st = fuse::control_stream(
       mp, "umount",
@@ -157,7 +159,13 @@ int cmd_umount(const std::string& given) {
           ls >> bytes >> err;
           std::getline(ls, path);
           if (!path.empty() && path.front() == ' ') path.erase(0, 1);
-          fprintf(stderr, "netfs: %s: %llu bytes could not be written: %s\n", path.c_str(), bytes, strerror(err));
+          if (err == EBUSY) {
+            fprintf(stderr, "netfs: %s: %llu bytes were written to it during the write-back (it is still open)\n",
+                    path.c_str(), bytes);
+            busy++;
+          } else {
+            fprintf(stderr, "netfs: %s: %llu bytes could not be written: %s\n", path.c_str(), bytes, strerror(err));
+          }
           unwritten++;
         } else if (line == "drained") {
           drained = true;
@@ -172,6 +180,13 @@ int cmd_umount(const std::string& given) {
     fprintf(stderr, "netfs: the write-back before unmounting did not finish: %s; %s\n",
             st.ok() ? "the daemon ended the answer early" : why.c_str(),
             still ? (mp + " stays mounted").c_str() : (mp + " was unmounted by someone else meanwhile").c_str());
+    return 1;
+  }
+  if (unwritten && busy == unwritten) {
+    fprintf(stderr,
+            "netfs: %d file(s) are still being written through %s; it stays mounted. Close them and run `netfs "
+            "umount %s` again.\n",
+            busy, mp.c_str(), mp.c_str());
     return 1;
   }
   if (unwritten) {
