@@ -92,7 +92,6 @@ bool run_9p(testing::DiodServer& diod, size_t depth, const std::vector<std::byte
   o.n_uname = static_cast<uint32_t>(geteuid());
   o.max_inflight = depth;
   o.connections = conns;
-  o.engine_stats = &engine.stats();
   auto client = p9::Client::connect(o);
   if (!client.ok()) return fail("connect", client.error());
   p9::Namespace ns(**client);

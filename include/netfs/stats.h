@@ -70,8 +70,7 @@ using Gauge = std::atomic<int64_t>;
   X(wb, discarded_bytes, "dirty bytes dropped: the file was deleted, unopened") \
   X(flusher, runs, "flusher passes") \
   X(flusher, age_writebacks, "write-backs started because dirty data was old") \
-  X(flusher, limit_writebacks, "write-backs started because of the dirty limit") \
-  X(client, reconnects, "backend reconnections")
+  X(flusher, limit_writebacks, "write-backs started because of the dirty limit")
 
 // X(group, field, help): gauges (values that go up and down).
 #define NETFS_STATS_GAUGES(X) \

@@ -86,12 +86,7 @@ Filesystem::~Filesystem() {
 Metrics Filesystem::metrics() {
   Metrics m;
   engine_->stats().collect(m);
-  // The engine's client.reconnects is bumped where p9.reconnects is: one count, printed once.
-  std::erase_if(m, [](const Metric& e) { return e.group == "client" && e.field == "reconnects"; });
-  m.push_back({"p9", "msize", true, "negotiated 9P message size", client_->msize()});
-  // Not yet answered, so not yet in p9.rpcs.
-  m.push_back({"p9", "calls_pending", true, "9P calls sent and not yet answered", client_->calls_pending()});
-  client_->stats().collect(m);
+  client_->collect(m);
   m.push_back({"fuse", "nodes", true, "nodes the kernel knows (inode table size)", table_->size()});
   m.push_back({"fuse", "fids", true, "server fids the client holds now", static_cast<uint64_t>(fid_pool_->held())});
   m.push_back({"fuse", "max_fids", true, "the bound on server fids (-o max_fids)", static_cast<uint64_t>(fid_pool_->max_fids())});

@@ -139,6 +139,13 @@ Result<std::unique_ptr<Client>> Client::connect(ClientOptions options) {
 
 Client::~Client() { close(); }
 
+void Client::collect(Metrics& m) const {
+  m.push_back({"p9", "msize", true, "negotiated 9P message size", msize()});
+  // Not yet answered, so not yet in p9.rpcs.
+  m.push_back({"p9", "calls_pending", true, "9P calls sent and not yet answered", calls_pending()});
+  stats_.collect(m);
+}
+
 void Client::close() {
   // The lanes first: nothing of theirs refers to this client, but their data calls must
   // fail (ESHUTDOWN) while the engine is still there, like this client's own. Closed,

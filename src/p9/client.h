@@ -117,9 +117,6 @@ struct ClientOptions {
   // is a lane (lanes.h) with its own attach and fids, over which p9::Backend spreads its
   // Tread/Twrite; every other RPC uses the first. max_inflight applies per connection.
   size_t connections = 1;
-
-  // Engine counters to bump as well (client.reconnects); may be null.
-  netfs::Stats* engine_stats = nullptr;
 };
 
 inline constexpr size_t kMaxConnections = 16;
@@ -222,6 +219,10 @@ class Client {
   // every RPC made so far is counted in stats().rpcs: a caller that waits for 0 after an
   // operation sees all of its effects, also those nobody waited for (close's getattr).
   uint64_t calls_pending() const { return pending_.load(std::memory_order_acquire); }
+  // Appends the client's samples to m as group p9 (include/netfs/metrics.h): the
+  // negotiated msize, the calls pending and every counter. The mount's `netfs stats` takes
+  // the backend's numbers from here, so the layers above it need not know what they are.
+  void collect(Metrics& m) const;
   const ClientOptions& options() const { return opts_; }
   bool connected() const;
   // The server is unreachable: calls fail at once (see Deadlines above).

@@ -89,7 +89,6 @@ void Client::install(int fd, uint32_t msize) {
     if (ever_up_) {
       reconnects_++;
       stats_.bump(stats_.reconnects);
-      if (opts_.engine_stats) opts_.engine_stats->client_reconnects.fetch_add(1, std::memory_order_relaxed);
     }
     ever_up_ = true;
     g = gen_;

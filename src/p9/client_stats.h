@@ -1,5 +1,5 @@
 // ClientStats: the 9P client's counters, relaxed atomics in the style of netfs::Stats,
-// kept in the p9 layer (the engine's Stats has only client.reconnects).
+// kept in the p9 layer: the engine's Stats names no protocol.
 //
 // Threading: any thread bumps; readers see a momentary snapshot.
 #pragma once

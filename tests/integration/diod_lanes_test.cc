@@ -33,7 +33,6 @@ class DiodLanes : public ::testing::Test {
     engine_ = std::make_unique<Engine>(eo);
     ClientOptions o = diod_options(*diod_);
     o.connections = 3;
-    o.engine_stats = &engine_->stats();
     o.reconnect_backoff = std::chrono::milliseconds(5);
     o.reconnect_backoff_max = std::chrono::milliseconds(100);
     auto c = Client::connect(o);

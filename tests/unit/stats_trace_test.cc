@@ -21,7 +21,7 @@ TEST(Stats, TextAndJsonCarryEveryCounter) {
   // One line per group, even where a group's fields are not adjacent in the lists (write
   // and mem are split); that line carries all of them.
   for (const char* label : {"Req      :", "Write    :", "Upload   :", "Cache    :", "Download :", "Read     :",
-                            "Mem      :", "Wb       :", "Flusher  :", "Client   :", "Objs     :"}) {
+                            "Mem      :", "Wb       :", "Flusher  :", "Objs     :"}) {
     size_t at = text.find(label);
     EXPECT_NE(at, std::string::npos) << label << " in " << text;
     EXPECT_EQ(text.find(label, at + 1), std::string::npos) << label << " twice in " << text;
@@ -31,7 +31,7 @@ TEST(Stats, TextAndJsonCarryEveryCounter) {
   std::string json = s.format_json();
   for (const char* k : {"\"upload_subreqs\":3", "\"upload_bytes\":12288", "\"write_retry_subreq\":2",
                         "\"mem_dirty_bytes\":4096", "\"download_subreqs\":0", "\"cache_read_bytes\":0",
-                        "\"client_reconnects\":0", "\"cache_write_bytes\":0", "\"cache_read_subreqs\":0",
+                        "\"cache_write_bytes\":0", "\"cache_read_subreqs\":0",
                         "\"download_bytes\":0", "\"upload_short\":0"})
     EXPECT_NE(json.find(k), std::string::npos) << k << " in " << json;
   // Each counter once: the old aliases (dirty_bytes next to mem_dirty_bytes, ...) are gone.

@@ -19,7 +19,6 @@ Status connect_9p(const fuse::RemoteUrl& url, const fuse::MountOptions& opts, fu
     return uid.error();
   }
   if (*uid) co.n_uname = **uid;
-  co.engine_stats = &parts.engine->stats();
   auto c = p9::attach_export(co, why);
   if (!c.ok()) return c.error();
   parts.client = std::move(*c);
