@@ -19,19 +19,22 @@
 
 namespace netfs {
 
-// X(name, kind, label): kind is one of rreq, sreq, folioq, folio.
+// X(name, kind, label): kind is one of rreq, sreq, folioq, folio, backend. A backend's
+// events are about its connection to the server, not a request (ino, rreq, sreq 0): lost
+// (value: errno), up again (value: reconnects so far), handles it could not get back after
+// a reconnect (len: how many), a cancel sent for a call, a call that timed out.
 #define NETFS_TRACE_REASONS(X)                  \
+  X(backend_flush, backend, "B   CANCEL")       \
+  X(backend_lost, backend, "B   LOST ")         \
+  X(backend_stale, backend, "B   STALE")        \
+  X(backend_timeout, backend, "B   TMOUT")      \
+  X(backend_up, backend, "B   UP   ")           \
   X(fq_alloc, folioq, "FQ  ALLOC")              \
   X(fq_free, folioq, "FQ  FREE ")               \
   X(folio_redirty, folio, "F   REDRTY")         \
   X(folio_wb_end, folio, "F   WB-END")          \
   X(folio_wb_start, folio, "F   WB-STA")        \
   X(folio_read_done, folio, "F   RD-DONE")      \
-  X(p9_conn_lost, rreq, "P9  LOST ")            \
-  X(p9_conn_up, rreq, "P9  UP   ")              \
-  X(p9_fid_stale, rreq, "P9  STALE")            \
-  X(p9_flush, rreq, "P9  FLUSH")                \
-  X(p9_timeout, rreq, "P9  TMOUT")              \
   X(rreq_alloc, rreq, "R   ALLOC")              \
   X(rreq_collect, rreq, "R   COLLECT")          \
   X(rreq_done, rreq, "R   DONE ")               \

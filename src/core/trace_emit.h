@@ -1,5 +1,5 @@
 // trace_emit.h: the one macro that emits a trace event, as a USDT probe (provider
-// "netfs", one probe per kind: rreq, sreq, folioq, folio) and as a record in the Engine's
+// "netfs", one probe per kind: rreq, sreq, folioq, folio, backend) and as a record in the Engine's
 // in-memory ring. Probe arguments (six: bpftrace on x86_64 reads no more):
 // arg0 = reason | stream << 8 | subrequest index << 16, arg1 = request id | folioq id << 32,
 // then the file's inode number (Inode::ino(), 0 if none), position, length, value.

@@ -406,6 +406,7 @@ void Client::abandon_locked(const CallPtr& c, const Error& e, std::vector<Failur
   by_tag_[tag] = f;
   sendq_.push_back(f);
   stats_.bump(stats_.flushes);
+  P9_TRACE_CONN(backend_flush, 0, tag);
   if (!writing_) {
     writing_ = true;
     asio::post(io_, [this, g = gen_] { start_write(g); });
@@ -486,6 +487,7 @@ void Client::sweep() {
         continue;
       }
       stats_.bump(stats_.timeouts);
+      P9_TRACE_CONN(backend_timeout, 0, ETIMEDOUT);
       abandon_locked(c, make_error(ETIMEDOUT, "9P: no reply within the RPC timeout"), fail);
     }
     // Calls still waiting for a tag or a connection: past their own deadline, or all of

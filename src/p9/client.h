@@ -81,6 +81,7 @@
 
 #include "netfs/result.h"
 #include "netfs/stats.h"
+#include "netfs/trace.h"
 #include "p9/client_stats.h"
 #include "p9/codec.h"
 #include "p9/endpoint.h"
@@ -117,6 +118,10 @@ struct ClientOptions {
   // is a lane (lanes.h) with its own attach and fids, over which p9::Backend spreads its
   // Tread/Twrite; every other RPC uses the first. max_inflight applies per connection.
   size_t connections = 1;
+
+  // The engine's trace, where connection events go too (lost, up, stale fids, Tflush,
+  // timeouts: the backend_* reasons of include/netfs/trace.h); may be null.
+  netfs::Trace* trace = nullptr;
 };
 
 inline constexpr size_t kMaxConnections = 16;

@@ -8,7 +8,14 @@
 #include <chrono>
 #include <vector>
 
+#include "core/trace_emit.h"
 #include "p9/client.h"
+
+// A connection event (a backend_* reason) in ClientOptions::trace, when there is one.
+#define P9_TRACE_CONN(reason, len, value)                                                     \
+  do {                                                                                        \
+    if (opts_.trace) NETFS_TRACE(*opts_.trace, backend, reason, 0, 0, 0, 0, 0, 0, (len), (value)); \
+  } while (0)
 
 namespace netfs::p9 {
 

@@ -89,6 +89,7 @@ void Client::install(int fd, uint32_t msize) {
     if (ever_up_) {
       reconnects_++;
       stats_.bump(stats_.reconnects);
+      P9_TRACE_CONN(backend_up, 0, static_cast<int64_t>(reconnects_));
     }
     ever_up_ = true;
     g = gen_;
@@ -139,6 +140,7 @@ void Client::connection_lost(uint64_t g, int err, const char* why) {
     std::sort(again.begin(), again.end(), [](const CallPtr& a, const CallPtr& b) { return a->id < b->id; });
     waiting_.insert(waiting_.begin(), again.begin(), again.end());
     stats_.bump(stats_.disconnects);
+    P9_TRACE_CONN(backend_lost, 0, err);
     stats_.bump(err == EPROTO ? stats_.lost_protocol : err == ETIMEDOUT ? stats_.lost_silent : stats_.lost_closed);
     cv_.notify_all();
   }
@@ -187,6 +189,7 @@ void Client::reconnect_loop() {
       if (s.ok()) {
         stats_.bump(stats_.fids_rebuilt, s->rebuilt);
         stats_.bump(stats_.fids_stale, s->stale);
+        if (s->stale) P9_TRACE_CONN(backend_stale, s->stale, 0);
         stats_.bump(stats_.locks_reacquired, s->locks);
         char line[160];
         snprintf(line, sizeof line, "reconnected after %.1f s and %u attempt%s (%zu fids rebuilt, %zu stale)",

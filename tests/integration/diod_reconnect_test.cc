@@ -25,6 +25,7 @@ class DiodReconnect : public DiodFixture {
     eo.retry_backoff_max = std::chrono::milliseconds(200);
     engine_ = std::make_unique<Engine>(eo);
     ClientOptions o = diod_options(*diod_);
+    o.trace = &conn_trace_;
     o.reconnect_backoff = std::chrono::milliseconds(5);
     o.reconnect_backoff_max = std::chrono::milliseconds(100);
     auto c = Client::connect(o);
@@ -40,6 +41,12 @@ class DiodReconnect : public DiodFixture {
     DiodFixture::TearDown();
   }
   std::unique_ptr<Engine> engine_;
+  Trace conn_trace_{256};  // the client's connection events only
+  size_t traced(TraceReason r) const {
+    size_t n = 0;
+    for (const auto& rec : conn_trace_.snapshot()) n += rec.reason == r;
+    return n;
+  }
 };
 
 TEST_F(DiodReconnect, WriteOf64MiBSurvivesTwoServerRestarts) {
@@ -68,6 +75,9 @@ TEST_F(DiodReconnect, WriteOf64MiBSurvivesTwoServerRestarts) {
   ASSERT_TRUE(restarted_ok) << diod_->error();
   EXPECT_EQ(restarts, 2);
   EXPECT_EQ(client_->stats().reconnects.load(), 2u) << client_->stats().format();
+  // Each loss and each reconnect is a backend event in the trace, as the counters say.
+  EXPECT_EQ(traced(TraceReason::k_backend_up), 2u);
+  EXPECT_EQ(traced(TraceReason::k_backend_lost), client_->stats().disconnects.load());
   EXPECT_GT(engine_->stats().write_retry_subreq.load(), 0u) << "in-flight writes were replayed by the engine";
   EXPECT_EQ(client_->stats().fids_stale.load(), 0u);
   client_->test_on_reply(nullptr);

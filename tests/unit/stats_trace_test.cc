@@ -54,7 +54,7 @@ TEST(Trace, RingKeepsNewestRecordsInOrder) {
 TEST(Trace, ALineNamesTheInodeOnlyWhenTheRecordHasOne) {
   Trace t(4);
   t.emit(TraceReason::k_rreq_alloc, 42, 1, 0, 0, 0, 0, 4096, 4);
-  t.emit(TraceReason::k_p9_conn_up, 0, 0, 0, 0, 0, 0, 0, 0);
+  t.emit(TraceReason::k_backend_up, 0, 0, 0, 0, 0, 0, 0, 0);
   auto recs = t.snapshot();
   ASSERT_EQ(recs.size(), 2u);
   EXPECT_EQ(recs[0].ino, 42u);

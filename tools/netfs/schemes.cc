@@ -19,6 +19,7 @@ Status connect_9p(const fuse::RemoteUrl& url, const fuse::MountOptions& opts, fu
     return uid.error();
   }
   if (*uid) co.n_uname = **uid;
+  co.trace = &parts.engine->trace();
   auto c = p9::attach_export(co, why);
   if (!c.ok()) return c.error();
   parts.client = std::move(*c);
