@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -223,6 +224,8 @@ class Filesystem {
   // Walks parent/name, fetches attributes and enters the node in the table. made_for: we
   // just made it for this caller (give_to_caller).
   Result<EntryReply> enter(Node& parent, std::string_view name, const Caller* made_for = nullptr);
+  Result<EntryReply> make_entry(uint64_t parent, std::string_view name, const Caller& who,
+                                const std::function<Status(uint32_t dir_fid)>& make);
   // A file we just made in directory parent, on fid, with the server's attributes *a:
   // when attached as root and the caller is someone else, make it the caller's (one
   // Tsetattr); *a follows. Best effort: a server that cannot chown leaves the file as

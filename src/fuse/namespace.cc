@@ -190,45 +190,42 @@ Result<std::string> Filesystem::readlink(uint64_t ino) {
   return ns_->readlink(r.fid());
 }
 
-Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
-                                     const Caller& who) {
+// mknod, mkdir and symlink: make the entry in the parent's directory fid, then look it up
+// as the kernel's new entry; the parent's listing changed either way.
+Result<EntryReply> Filesystem::make_entry(uint64_t parent, std::string_view name, const Caller& who,
+                                          const std::function<Status(uint32_t dir_fid)>& make) {
   auto p = node(parent);
   if (!p.ok()) return p.error();
   OnExit touched{[&] { listing_changed(**p); }};
   {
     FidRef r(**p);
     NETFS_TRY(r.status());
-    auto q = ns_->mknod(r.fid(), name, mode, major(rdev), minor(rdev), who.gid);
-    if (!q.ok()) return q.error();
+    NETFS_TRY(make(r.fid()));
   }
   return enter(**p, name, &who);
 }
 
+Result<EntryReply> Filesystem::mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
+                                     const Caller& who) {
+  return make_entry(parent, name, who, [&](uint32_t dir) -> Status {
+    auto q = ns_->mknod(dir, name, mode, major(rdev), minor(rdev), who.gid);
+    return q.ok() ? ok_status() : Status(q.error());
+  });
+}
+
 Result<EntryReply> Filesystem::mkdir(uint64_t parent, std::string_view name, mode_t mode, const Caller& who) {
-  auto p = node(parent);
-  if (!p.ok()) return p.error();
-  OnExit touched{[&] { listing_changed(**p); }};
-  {
-    FidRef r(**p);
-    NETFS_TRY(r.status());
-    auto q = ns_->mkdir(r.fid(), name, mode & 07777, who.gid);
-    if (!q.ok()) return q.error();
-  }
-  return enter(**p, name, &who);
+  return make_entry(parent, name, who, [&](uint32_t dir) -> Status {
+    auto q = ns_->mkdir(dir, name, mode & 07777, who.gid);
+    return q.ok() ? ok_status() : Status(q.error());
+  });
 }
 
 Result<EntryReply> Filesystem::symlink(uint64_t parent, std::string_view name, std::string_view target,
                                        const Caller& who) {
-  auto p = node(parent);
-  if (!p.ok()) return p.error();
-  OnExit touched{[&] { listing_changed(**p); }};
-  {
-    FidRef r(**p);
-    NETFS_TRY(r.status());
-    auto q = ns_->symlink(r.fid(), name, target, who.gid);
-    if (!q.ok()) return q.error();
-  }
-  return enter(**p, name, &who);
+  return make_entry(parent, name, who, [&](uint32_t dir) -> Status {
+    auto q = ns_->symlink(dir, name, target, who.gid);
+    return q.ok() ? ok_status() : Status(q.error());
+  });
 }
 
 Result<EntryReply> Filesystem::link(uint64_t ino, uint64_t newparent, std::string_view name) {
