@@ -32,11 +32,20 @@ int hex_value(char c) {
 
 Result<CacheKey> read_cache_key(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // A symlink could be redirected by whoever owns the directory it sits in: name the
+  // real file instead.
+  if (fd < 0 && errno == ELOOP)
+    return make_error(ELOOP, "the cache_key file is a symbolic link (refused: give the path of the key file itself)");
   if (fd < 0) return make_error(errno, "cannot open the cache_key file");
   struct stat st {};
   if (::fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     return make_error(EINVAL, "the cache_key file is not a regular file");
+  }
+  // As ssh does with its keys: a file another user owns could be swapped or read by them.
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return make_error(EPERM, "the cache_key file is owned by another user: it must be the mounting user's own");
   }
   if (st.st_mode & 077) {
     ::close(fd);

@@ -22,8 +22,9 @@ struct CacheKey {
   ~CacheKey();  // wipes the bytes
 };
 
-// Reads a key file. EPERM when group or others have any access to it, EINVAL when it is
-// not a regular file of 64 hex digits.
+// Reads a key file. EPERM when group or others have any access to it or another user
+// owns it, ELOOP when the path is a symbolic link, EINVAL when it is not a regular file
+// of 64 hex digits.
 Result<CacheKey> read_cache_key(const std::string& path);
 // Writes a fresh random key to a new file (mode 0600, synced); EEXIST when it exists: a
 // key is never overwritten, the cache it opens would be lost with it.

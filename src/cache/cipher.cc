@@ -4,27 +4,37 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace netfs::cache {
 
 namespace {
 
-void hmac_sha256(const uint8_t* key, size_t key_len, const void* data, size_t n, uint8_t out[32]) {
+std::atomic<bool> g_fail_hmac{false};
+
+bool hmac_sha256(const uint8_t* key, size_t key_len, const void* data, size_t n, uint8_t out[32]) {
   size_t len = 0;
-  if (!EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key, key_len, static_cast<const uint8_t*>(data), n, out,
-                 32, &len) ||
-      len != 32)
-    std::memset(out, 0, 32);  // only on allocation failure; every seal then fails its use
+  return !g_fail_hmac.load(std::memory_order_relaxed) &&
+         EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key, key_len, static_cast<const uint8_t*>(data), n,
+                   out, 32, &len) &&
+         len == 32;
 }
 
 }  // namespace
 
-Cipher::Cipher(const CacheKey& key) {
+void Cipher::fail_hmac_for_test(bool on) { g_fail_hmac.store(on); }
+
+Result<std::unique_ptr<Cipher>> Cipher::create(const CacheKey& key) {
   static const char kSeal[] = "netfs cache seal key v1";
   static const char kName[] = "netfs cache name key v1";
-  hmac_sha256(key.bytes, sizeof key.bytes, kSeal, sizeof kSeal - 1, seal_key_);
-  hmac_sha256(key.bytes, sizeof key.bytes, kName, sizeof kName - 1, name_key_);
+  std::unique_ptr<Cipher> c(new Cipher());
+  if (!hmac_sha256(key.bytes, sizeof key.bytes, kSeal, sizeof kSeal - 1, c->seal_key_) ||
+      !hmac_sha256(key.bytes, sizeof key.bytes, kName, sizeof kName - 1, c->name_key_))
+    return make_error(EIO, "cannot derive the cache's subkeys (OpenSSL HMAC-SHA256 failed)");
+  return c;
 }
 
 Cipher::~Cipher() {
@@ -43,7 +53,13 @@ bool Cipher::open(void* data, size_t n, std::span<const uint8_t> aad, const Seal
 
 std::string Cipher::name(std::string_view text) const {
   uint8_t h[32];
-  hmac_sha256(name_key_, sizeof name_key_, text.data(), text.size(), h);
+  // A name that cannot be computed must not collide with another (two objects sharing
+  // a name would authenticate each other's granules): a random one is a miss, never a
+  // misread.
+  if (!hmac_sha256(name_key_, sizeof name_key_, text.data(), text.size(), h) && RAND_bytes(h, sizeof h) != 1) {
+    fprintf(stderr, "netfs: cache: neither HMAC nor RAND_bytes work; stopping rather than misnaming\n");
+    abort();
+  }
   static const char* kHex = "0123456789abcdef";
   std::string out(32, '0');
   for (int i = 0; i < 16; i++) {

@@ -11,12 +11,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "cache/cache_key.h"
 #include "cache/xaes_256_gcm.h"
+#include "netfs/result.h"
 
 namespace netfs::cache {
 
@@ -28,7 +30,9 @@ struct Seal {
 
 class Cipher {
  public:
-  explicit Cipher(const CacheKey& key);
+  // EIO when a subkey cannot be derived (OpenSSL failed): an encrypted cache must then
+  // not open at all rather than seal under a key anyone can compute.
+  static Result<std::unique_ptr<Cipher>> create(const CacheKey& key);
   ~Cipher();
   Cipher(const Cipher&) = delete;
   Cipher& operator=(const Cipher&) = delete;
@@ -41,7 +45,11 @@ class Cipher {
   // 32 hex digits standing for `text` on disk.
   std::string name(std::string_view text) const;
 
+  // Tests only: makes every HMAC fail, as OpenSSL does when it cannot allocate.
+  static void fail_hmac_for_test(bool on);
+
  private:
+  Cipher() = default;
   uint8_t seal_key_[kXaesKeySize];
   uint8_t name_key_[32];
 };

@@ -179,6 +179,9 @@ Status ContentMap::reset(const Coherency& c) {
   if (cipher_ && RAND_bytes(reinterpret_cast<uint8_t*>(&epoch), sizeof epoch) != 1)
     return make_error(EIO, "no random bytes for a cache map epoch");
   NETFS_TRY(write_header(fd_, c, epoch));
+  // Records sealed under the new epoch must not become durable before the header that
+  // names it: a crash then would make them read as forgeries.
+  if (cipher_ && ::fdatasync(fd_) < 0) return make_error(errno, "sync cache map header");
   header_valid_ = true;
   header_forged_ = false;
   coherency_ = c;

@@ -6,6 +6,7 @@
 // Threading: plain functions; the Store calls them under its directory lock.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "cache/cipher.h"
@@ -17,9 +18,11 @@ enum class KeyCheck { kAbsent, kMatch, kMismatch };
 
 inline constexpr const char* kKeyCheckFile = "/keycheck";
 
-// Whether DIR's record was sealed with this cipher's key (kAbsent: no record).
-KeyCheck read_key_check(const std::string& dir, const Cipher& c);
+// Whether DIR's record was sealed with this cipher's key and for this granule size
+// (kAbsent: no record). The granule is bound because DIR/granule itself is not sealed:
+// a changed one reads as a mismatch (content dropped), never as maps misparsed.
+KeyCheck read_key_check(const std::string& dir, const Cipher& c, uint32_t granule);
 // Writes DIR's record for this key (complete and durable before it replaces another).
-Status write_key_check(const std::string& dir, const Cipher& c);
+Status write_key_check(const std::string& dir, const Cipher& c, uint32_t granule);
 
 }  // namespace netfs::cache

@@ -70,6 +70,20 @@ void for_each_object(const std::string& dir, uint32_t granule, const Cipher* cip
 
 constexpr const char* kGranuleFile = "/granule";
 
+bool granule_ok(uint64_t g) { return g >= kMinGranule && g <= kMaxGranule && !(g & (g - 1)); }
+
+// DIR/granule, if it says a granule size we accept (0 otherwise). Anyone who can write
+// the directory can write it: unbounded, it meant a 2 GiB buffer per granule, and a 0
+// a division by zero in `netfs cache DIR`.
+uint32_t read_granule_file(const std::string& dir) {
+  unsigned long long g = 0;
+  if (FILE* f = std::fopen((dir + kGranuleFile).c_str(), "r")) {
+    if (std::fscanf(f, "%llu", &g) != 1) g = 0;
+    std::fclose(f);
+  }
+  return granule_ok(g) ? static_cast<uint32_t>(g) : 0;
+}
+
 // Every object, maps first, so an interrupted removal leaves no data that looks present.
 Status remove_objects(const std::string& dir) {
   std::error_code ec;
@@ -95,7 +109,7 @@ Status check_key(const StoreOptions& opts, const Cipher* cipher) {
   bool has_check = ::access((dir + kKeyCheckFile).c_str(), F_OK) == 0;
   const char* why = nullptr;
   if (cipher) {
-    KeyCheck k = read_key_check(dir, *cipher);
+    KeyCheck k = read_key_check(dir, *cipher, opts.granule);
     if (k == KeyCheck::kMatch) return ok_status();
     if (k == KeyCheck::kMismatch)
       why = "it was written with another key";
@@ -114,7 +128,7 @@ Status check_key(const StoreOptions& opts, const Cipher* cipher) {
     fprintf(stderr, "netfs: cache: %s: %s; its content is dropped\n", dir.c_str(), why);
     NETFS_TRY(remove_objects(dir));
   }
-  if (cipher) return write_key_check(dir, *cipher);
+  if (cipher) return write_key_check(dir, *cipher, opts.granule);
   if (has_check && ::unlink((dir + kKeyCheckFile).c_str()) < 0) return make_error(errno, "remove key check");
   return ok_status();
 }
@@ -132,12 +146,14 @@ Store::Store(StoreOptions opts, int lock_fd, std::unique_ptr<Cipher> cipher)
 
 Result<std::unique_ptr<Store>> Store::open(StoreOptions opts) {
   if (opts.dir.empty()) return make_error(EINVAL, "cache_dir is empty");
-  if (opts.granule < 4096 || (opts.granule & (opts.granule - 1))) return make_error(EINVAL, "cache granule");
+  if (!granule_ok(opts.granule)) return make_error(EINVAL, "cache granule: a power of two from 4 KiB to 1 MiB");
   std::unique_ptr<Cipher> cipher;
   if (!opts.key_file.empty()) {
     auto key = read_cache_key(opts.key_file);
     if (!key.ok()) return key.error();
-    cipher = std::make_unique<Cipher>(*key);
+    auto c = Cipher::create(*key);
+    if (!c.ok()) return c.error();
+    cipher = std::move(*c);
   }
   NETFS_TRY(make_dir(opts.dir));
   NETFS_TRY(make_dir(opts.dir + "/objects"));
@@ -153,14 +169,19 @@ Result<std::unique_ptr<Store>> Store::open(StoreOptions opts) {
   }
   // The granule is fixed per directory: maps written with another are unreadable.
   std::string gpath = opts.dir + kGranuleFile;
-  if (FILE* f = std::fopen(gpath.c_str(), "r")) {
-    unsigned g = 0;
-    if (std::fscanf(f, "%u", &g) == 1 && g >= 4096 && !(g & (g - 1))) opts.granule = g;
-    std::fclose(f);
-  } else if (int w = ::open(gpath.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600); w >= 0) {
-    std::string g = std::to_string(opts.granule) + "\n";
-    (void)pwrite_all(w, g.data(), g.size(), 0, "write granule file");
-    ::close(w);
+  if (uint32_t g = read_granule_file(opts.dir)) {
+    opts.granule = g;
+  } else {
+    // Missing or out of bounds: ours. The maps of another granule then do not parse (or,
+    // encrypted, the key check fails and they are dropped).
+    if (::access(gpath.c_str(), F_OK) == 0)
+      fprintf(stderr, "netfs: cache: %s: granule file out of bounds (4 KiB to 1 MiB); using %u\n", opts.dir.c_str(),
+              opts.granule);
+    if (int w = ::open(gpath.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); w >= 0) {
+      std::string g = std::to_string(opts.granule) + "\n";
+      (void)pwrite_all(w, g.data(), g.size(), 0, "write granule file");
+      ::close(w);
+    }
   }
   (void)::chmod(gpath.c_str(), 0600);
   if (Status st = check_key(opts, cipher.get()); !st.ok()) {
@@ -440,12 +461,8 @@ std::string Store::describe_json() {
 Result<std::string> Store::inspect(const std::string& dir) {
   struct stat st {};
   if (::stat((dir + "/objects").c_str(), &st) < 0) return make_error(errno, "not a netfs cache directory");
-  uint32_t granule = 64 * 1024;
-  if (FILE* f = std::fopen((dir + kGranuleFile).c_str(), "r")) {
-    unsigned g = 0;
-    if (std::fscanf(f, "%u", &g) == 1) granule = g;
-    std::fclose(f);
-  }
+  uint32_t granule = read_granule_file(dir);
+  if (!granule) granule = 64 * 1024;
   uint64_t objects = 0, bytes = 0;
   uint64_t empty = 0;
   // Without the key an encrypted map cannot be read: its data files' sizes say it.

@@ -45,11 +45,15 @@ namespace netfs::cache {
 
 class StoreCookie;
 
+// Granule sizes a cache accepts, from the options or from DIR/granule.
+inline constexpr uint32_t kMinGranule = 4096;
+inline constexpr uint32_t kMaxGranule = 1u << 20;
+
 struct StoreOptions {
   std::string dir;
   uint64_t size_limit = 1ull << 30;  // bytes of cached data (granules) at most
   uint64_t min_free = 0;             // free bytes to leave on the filesystem; 0: 2% of it
-  uint32_t granule = 64 * 1024;      // power of two, >= 4 KiB
+  uint32_t granule = 64 * 1024;      // power of two, kMinGranule..kMaxGranule
   bool janitor = true;               // background scan and eviction (off in some tests)
   std::string key_file;              // "": a plain cache; else the key (cache_key.h)
   // A directory written with another key, or encrypted and opened without one, or plain

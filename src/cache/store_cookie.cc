@@ -120,8 +120,8 @@ void StoreCookie::note_auth_failure(uint64_t index) {
   const char* what = index == UINT64_MAX       ? "its map header"
                      : index == UINT64_MAX - 1 ? "map records"
                                                : "a granule";
-  fprintf(stderr, "netfs: cache: object %s: %s failed authentication (tampered with, or written with another key); "
-          "dropped, read from the server (logged once per open file)\n", key_.c_str(), what);
+  fprintf(stderr, "netfs: cache: object %s: %s failed authentication (tampered with or torn by a crash, or written with "
+          "another key); dropped, read from the server (logged once per open file)\n", key_.c_str(), what);
 }
 
 Status StoreCookie::seal_and_write(uint64_t index, std::byte* buf, uint32_t n, Seal* out) {

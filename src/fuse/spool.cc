@@ -8,10 +8,12 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
 
+#include "cache/cipher.h"
 #include "cache/file_io.h"
 #include "fuse/mount_options.h"
 
@@ -20,6 +22,16 @@ namespace netfs::fuse {
 namespace {
 
 constexpr const char* kMagic = "netfs-spool 1";
+// A sealed manifest: this, then the Seal, then the sealed text of a plain one.
+constexpr char kSealedMagic[8] = {'N', 'F', 'S', 'P', 'O', 'O', 'L', 'S'};
+constexpr size_t kSealSize = sizeof(cache::Seal::nonce) + sizeof(cache::Seal::tag);
+
+// The associated data binds each sealed block to its entry (and a chunk to its place and
+// the data's length), so blocks cannot be swapped between entries, moved or cut off.
+cache::Aad manifest_aad(const std::string& id) { return std::move(cache::Aad("netfs spool manifest v1").str(id)); }
+cache::Aad data_aad(const std::string& id, uint64_t chunk, uint64_t total) {
+  return std::move(cache::Aad("netfs spool data v1").str(id).u64(chunk).u64(total));
+}
 
 // Names and URLs go on one line each: '%' and newlines are escaped.
 std::string escape(const std::string& s) {
@@ -105,6 +117,9 @@ bool parse_manifest(const std::string& text, SpoolEntry* e) {
   return end && !e->export_url.empty() && !e->path.empty();
 }
 
+// Plaintext of sealed blocks does not stay in freed memory.
+void cache_wipe(std::vector<uint8_t>& v) { explicit_bzero(v.data(), v.size()); }
+
 }  // namespace
 
 uint64_t SpoolEntry::bytes() const {
@@ -131,11 +146,32 @@ Status Spool::save(SpoolEntry& e, const std::vector<std::byte>& data) {
   static std::atomic<unsigned> seq{0};
   e.saved_at = static_cast<uint64_t>(::time(nullptr));
   e.id = std::to_string(e.saved_at) + "-" + std::to_string(getpid()) + "-" + std::to_string(seq++);
+  e.sealed = cipher_ != nullptr;
+  // A sealed entry's name shows neither when nor by which process it was saved.
+  if (e.sealed) e.id = cipher_->name("spool " + e.id);
   const std::string base = dir_ + "/" + e.id;
 
   int fd = ::open((base + ".data").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(errno, "create spool data");
-  Status st = cache::pwrite_all(fd, data.data(), data.size(), 0, "write spool data");
+  Status st = ok_status();
+  if (!e.sealed) {
+    st = cache::pwrite_all(fd, data.data(), data.size(), 0, "write spool data");
+  } else {
+    std::vector<uint8_t> block(kSealSize + kSpoolChunk);
+    for (uint64_t i = 0, at = 0; st.ok() && at < data.size(); i++, at += kSpoolChunk) {
+      size_t n = std::min<size_t>(kSpoolChunk, data.size() - at);
+      cache::Seal seal;
+      std::memcpy(block.data() + kSealSize, data.data() + at, n);
+      if (!cipher_->seal(block.data() + kSealSize, n, data_aad(e.id, i, data.size()).span(), &seal)) {
+        st = make_error(EIO, "seal spool data");
+        break;
+      }
+      std::memcpy(block.data(), seal.nonce, sizeof seal.nonce);
+      std::memcpy(block.data() + sizeof seal.nonce, seal.tag, sizeof seal.tag);
+      st = cache::pwrite_all(fd, block.data(), kSealSize + n, i * (kSealSize + kSpoolChunk), "write spool data");
+    }
+    cache_wipe(block);
+  }
   if (st.ok() && ::fsync(fd) != 0) st = make_error(errno, "fsync spool data");
   ::close(fd);
   if (!st.ok()) {
@@ -154,7 +190,17 @@ Status Spool::save(SpoolEntry& e, const std::vector<std::byte>& data) {
       << e.server_size << "\n";
   for (const auto& [off, len] : e.ranges) m << "range " << off << " " << len << "\n";
   m << "end\n";  // a manifest without it was cut short: ignored
-  const std::string text = m.str();
+  std::string text = m.str();
+  if (e.sealed) {
+    cache::Seal seal;
+    if (!cipher_->seal(text.data(), text.size(), manifest_aad(e.id).span(), &seal)) {
+      ::unlink((base + ".data").c_str());
+      return make_error(EIO, "seal spool manifest");
+    }
+    text = std::string(kSealedMagic, sizeof kSealedMagic) +
+           std::string(reinterpret_cast<const char*>(seal.nonce), sizeof seal.nonce) +
+           std::string(reinterpret_cast<const char*>(seal.tag), sizeof seal.tag) + text;
+  }
   const std::string tmp = base + ".manifest.tmp";
   fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return make_error(errno, "create spool manifest");
@@ -171,8 +217,9 @@ Status Spool::save(SpoolEntry& e, const std::vector<std::byte>& data) {
   return fsync_path(dir_, O_RDONLY | O_DIRECTORY);
 }
 
-Result<std::vector<SpoolEntry>> Spool::list(const std::string& export_url) const {
+Result<std::vector<SpoolEntry>> Spool::list(const std::string& export_url, size_t* unreadable) const {
   std::vector<SpoolEntry> out;
+  if (unreadable) *unreadable = 0;
   DIR* d = ::opendir(dir_.c_str());
   if (!d) {
     if (errno == ENOENT) return out;
@@ -187,6 +234,18 @@ Result<std::vector<SpoolEntry>> Spool::list(const std::string& export_url) const
     std::string text((std::istreambuf_iterator<char>(in)), {});
     SpoolEntry e;
     e.id = name.substr(0, name.size() - suffix.size());
+    if (text.size() >= sizeof kSealedMagic + kSealSize && text.compare(0, sizeof kSealedMagic, kSealedMagic,
+                                                                       sizeof kSealedMagic) == 0) {
+      cache::Seal seal;
+      std::memcpy(seal.nonce, text.data() + sizeof kSealedMagic, sizeof seal.nonce);
+      std::memcpy(seal.tag, text.data() + sizeof kSealedMagic + sizeof seal.nonce, sizeof seal.tag);
+      text.erase(0, sizeof kSealedMagic + kSealSize);
+      if (!cipher_ || !cipher_->open(text.data(), text.size(), manifest_aad(e.id).span(), seal)) {
+        if (unreadable) ++*unreadable;
+        continue;
+      }
+      e.sealed = true;
+    }
     if (!parse_manifest(text, &e)) continue;
     if (!export_url.empty() && e.export_url != export_url) continue;
     out.push_back(std::move(e));
@@ -201,7 +260,37 @@ Result<std::vector<SpoolEntry>> Spool::list(const std::string& export_url) const
 Status Spool::read(const SpoolEntry& e, uint64_t at, void* buf, size_t len) const {
   int fd = ::open((dir_ + "/" + e.id + ".data").c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return make_error(errno, "open spool data");
-  Status st = cache::pread_all(fd, buf, len, at, "read spool data");
+  if (!e.sealed) {
+    Status st = cache::pread_all(fd, buf, len, at, "read spool data");
+    ::close(fd);
+    return st;
+  }
+  Status st = ok_status();
+  const uint64_t total = e.bytes();
+  if (!cipher_) st = make_error(ENOKEY, "spool entry sealed and no cache key");
+  if (st.ok() && (at > total || len > total - at)) st = make_error(EINVAL, "read past the spool entry's data");
+  std::vector<uint8_t> block(kSealSize + kSpoolChunk);
+  auto* out = static_cast<uint8_t*>(buf);
+  while (st.ok() && len > 0) {
+    const uint64_t i = at / kSpoolChunk;
+    const size_t n = std::min<uint64_t>(kSpoolChunk, total - i * kSpoolChunk);
+    st = cache::pread_all(fd, block.data(), kSealSize + n, i * (kSealSize + kSpoolChunk), "read spool data");
+    if (!st.ok()) break;
+    cache::Seal seal;
+    std::memcpy(seal.nonce, block.data(), sizeof seal.nonce);
+    std::memcpy(seal.tag, block.data() + sizeof seal.nonce, sizeof seal.tag);
+    if (!cipher_->open(block.data() + kSealSize, n, data_aad(e.id, i, total).span(), seal)) {
+      st = make_error(EBADMSG, "spool data does not authenticate (tampered with or torn)");
+      break;
+    }
+    const size_t skip = at - i * kSpoolChunk;
+    const size_t take = std::min<size_t>(len, n - skip);
+    std::memcpy(out, block.data() + kSealSize + skip, take);
+    out += take;
+    at += take;
+    len -= take;
+  }
+  cache_wipe(block);
   ::close(fd);
   return st;
 }

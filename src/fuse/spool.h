@@ -12,6 +12,12 @@
 // crash before the rename leaves only files no listing reads (removed by the next save
 // or replay in that directory).
 //
+// With an encrypted cache (`-o cache_key`, docs/cache.md) entries are sealed with the
+// cache's Cipher: the data in chunks of kSpoolChunk bytes, the manifest whole, each under
+// associated data naming the entry, and the entry's name is a keyed hash; nothing in the
+// spool then shows the export, the path or the bytes. Sealed entries that this Spool
+// cannot open (no key, another key) are counted by list(), never removed.
+//
 // Threading: a Spool is a directory name; calls on it may run from any thread. Two
 // daemons replaying one export's entries at once are not guarded against.
 #pragma once
@@ -22,6 +28,10 @@
 #include <vector>
 
 #include "netfs/result.h"
+
+namespace netfs::cache {
+class Cipher;
+}
 
 namespace netfs::fuse {
 
@@ -40,6 +50,7 @@ struct SpoolEntry {
   uint64_t mtime_sec = 0, mtime_nsec = 0;
   uint64_t server_size = 0;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;  // (offset, length), in file order
+  bool sealed = false;  // its files are sealed with the cache's key
 
   uint64_t bytes() const;
 };
@@ -50,17 +61,22 @@ struct SpoolEntry {
 std::string spool_dir_for(const MountOptions& opts);
 std::string default_spool_dir();
 
+// Plaintext bytes per sealed chunk of an entry's data file.
+constexpr size_t kSpoolChunk = 64 * 1024;
+
 class Spool {
  public:
-  explicit Spool(std::string dir) : dir_(std::move(dir)) {}
+  // cipher: the encrypted cache's (it must outlive the Spool); null: entries in clear.
+  explicit Spool(std::string dir, const cache::Cipher* cipher = nullptr) : dir_(std::move(dir)), cipher_(cipher) {}
   const std::string& dir() const { return dir_; }
 
   // Saves one file's ranges (data holds them back to back) durably, as described above;
   // creates the directory (mode 0700) if needed. Fills e.id.
   Status save(SpoolEntry& e, const std::vector<std::byte>& data);
   // Complete entries, oldest first; only those of export_url unless it is empty. A
-  // directory that does not exist has none.
-  Result<std::vector<SpoolEntry>> list(const std::string& export_url = "") const;
+  // directory that does not exist has none. *unreadable (if given) counts the sealed
+  // entries this Spool has no key for, or that do not authenticate under its key.
+  Result<std::vector<SpoolEntry>> list(const std::string& export_url = "", size_t* unreadable = nullptr) const;
   // Reads len bytes of the entry's data starting at byte `at` of the data file.
   Status read(const SpoolEntry& e, uint64_t at, void* buf, size_t len) const;
   // Removes the entry: the manifest first (then it no longer exists), then its data.
@@ -68,6 +84,7 @@ class Spool {
 
  private:
   std::string dir_;
+  const cache::Cipher* cipher_;
 };
 
 }  // namespace netfs::fuse

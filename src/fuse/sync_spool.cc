@@ -86,7 +86,8 @@ void Filesystem::spool_unwritten() {
     std::lock_guard lk(orphans_mu_);
     nodes.insert(nodes.end(), orphans_.begin(), orphans_.end());
   }
-  Spool spool(spool_dir_for(opts_));
+  // With cache_key, sealed like the cache it lives in (docs/cache.md).
+  Spool spool(spool_dir_for(opts_), store_ ? store_->cipher() : nullptr);
   for (auto& n : nodes) {
     std::shared_ptr<Inode> inode;
     SpoolEntry e;
@@ -126,12 +127,16 @@ void Filesystem::spool_unwritten() {
 }
 
 void Filesystem::replay_spool() {
-  Spool spool(spool_dir_for(opts_));
-  auto entries = spool.list(url_.to_string());
+  Spool spool(spool_dir_for(opts_), store_ ? store_->cipher() : nullptr);
+  size_t unreadable = 0;
+  auto entries = spool.list(url_.to_string(), &unreadable);
   if (!entries.ok()) {
     fprintf(stderr, "netfs: spool %s: %s; nothing replayed\n", spool.dir().c_str(), entries.error().message().c_str());
     return;
   }
+  if (unreadable)
+    fprintf(stderr, "netfs: spool %s: %zu entries sealed with another cache_key or none given; kept, not replayed\n",
+            spool.dir().c_str(), unreadable);
   for (const SpoolEntry& e : *entries) {
     std::string where;
     Status st = replay_one(spool, e, &where);

@@ -17,7 +17,7 @@ int cmd_cache(const std::string& target, bool drop, bool json);
 // `netfs cache --new-key FILE`: a fresh key for -o cache_key (never overwrites a file).
 int cmd_new_cache_key(const std::string& path);
 // `netfs spool [DIR]`: what waits in a spool directory (default: the per-user one).
-int cmd_spool(const std::string& dir);
+int cmd_spool(const std::string& dir, const std::string& key_file = "");
 // mount(8)'s helper convention: mount.netfs SPEC DIR [-sfnv] [-o OPTIONS].
 int mount_helper_main(int argc, char** argv);
 

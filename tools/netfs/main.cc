@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
   auto* spoolcmd = app.add_subcommand("spool", "dirty data saved at a daemon's exit, waiting for the next mount");
   spoolcmd->add_option("dir", spool_dir, "a spool directory, or a cache directory (default: " +
                                              netfs::fuse::default_spool_dir() + ")");
+  std::string spool_key;
+  spoolcmd->add_option("--key", spool_key,
+                       "the cache_key FILE of the mount that saved them: without it, entries an encrypted "
+                       "cache sealed are only counted");
 
   if (argc == 2 && std::strcmp(argv[1], "--man") == 0) {  // no subcommand needed
     fputs(netfs::cli::man_page(NETFS_VERSION).c_str(), stdout);
@@ -146,6 +150,6 @@ int main(int argc, char** argv) {
     }
     return netfs::cli::cmd_cache(mp, drop, cache_json);
   }
-  if (*spoolcmd) return netfs::cli::cmd_spool(spool_dir);
+  if (*spoolcmd) return netfs::cli::cmd_spool(spool_dir, spool_key);
   return 2;
 }

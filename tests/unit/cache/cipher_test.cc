@@ -81,7 +81,9 @@ TEST(Xaes256Gcm, AnyChangedByteFailsToOpen) {
 TEST(Cipher, EverySealTakesAFreshNonceAndNamesHideTheirText) {
   CacheKey k;
   k.bytes[0] = 1;
-  Cipher c(k);
+  auto cp = Cipher::create(k);
+  ASSERT_TRUE(cp.ok());
+  const Cipher& c = **cp;
   std::vector<uint8_t> a(4096, 1), b(4096, 1);
   Seal sa, sb;
   ASSERT_TRUE(c.seal(a.data(), a.size(), {}, &sa));
@@ -96,7 +98,27 @@ TEST(Cipher, EverySealTakesAFreshNonceAndNamesHideTheirText) {
   EXPECT_NE(n, c.name("server 9p://127.0.0.1:565/srv"));
   CacheKey other;
   other.bytes[0] = 2;
-  EXPECT_NE(n, Cipher(other).name("server 9p://127.0.0.1:564/srv"));
+  EXPECT_NE(n, (*Cipher::create(other))->name("server 9p://127.0.0.1:564/srv"));
+}
+
+// Review of issue 14, finding 5: a failed subkey derivation used to leave an all-zero
+// key, and sealing went on under a key anyone can compute.
+TEST(Cipher, ASubkeyThatCannotBeDerivedIsAnErrorNotAZeroKey) {
+  CacheKey k;
+  k.bytes[0] = 1;
+  Cipher::fail_hmac_for_test(true);
+  auto c = Cipher::create(k);
+  Cipher::fail_hmac_for_test(false);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().errnum, EIO);
+  // A name that cannot be computed is random, so never another object's.
+  auto good = Cipher::create(k);
+  ASSERT_TRUE(good.ok());
+  Cipher::fail_hmac_for_test(true);
+  std::string a = (*good)->name("x"), b = (*good)->name("x");
+  Cipher::fail_hmac_for_test(false);
+  EXPECT_NE(a, b);
+  EXPECT_EQ(a.size(), 32u);
 }
 
 class KeyFileTest : public ::testing::Test {
@@ -145,6 +167,26 @@ TEST_F(KeyFileTest, AKeyFileOthersOrTheGroupMayReadIsRefused) {
   }
   ASSERT_EQ(::chmod(p.c_str(), 0400), 0);
   EXPECT_TRUE(read_cache_key(p).ok());
+}
+
+// Review of issue 14, finding 7: a key file another user owns could be swapped or read
+// by them (ssh refuses its keys then); a symlinked one was refused with only "cannot
+// open" (ELOOP).
+TEST_F(KeyFileTest, AKeyFileOfAnotherOwnerOrASymlinkIsRefusedSayingWhy) {
+  std::string p = dir_ + "/k";
+  ASSERT_TRUE(write_new_cache_key(p).ok());
+  ASSERT_EQ(::chown(p.c_str(), ::geteuid() + 1, static_cast<gid_t>(-1)), 0) << "the tests run as root";
+  auto k = read_cache_key(p);
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.error().errnum, EPERM);
+  EXPECT_NE(k.error().message().find("owned by another user"), std::string::npos) << k.error().message();
+  ASSERT_EQ(::chown(p.c_str(), ::geteuid(), static_cast<gid_t>(-1)), 0);
+  ASSERT_TRUE(read_cache_key(p).ok());
+  ASSERT_EQ(::symlink(p.c_str(), (dir_ + "/link").c_str()), 0);
+  k = read_cache_key(dir_ + "/link");
+  ASSERT_FALSE(k.ok());
+  EXPECT_EQ(k.error().errnum, ELOOP);
+  EXPECT_NE(k.error().message().find("symbolic link"), std::string::npos) << k.error().message();
 }
 
 TEST_F(KeyFileTest, AFileThatIsNotAKeyIsRefused) {

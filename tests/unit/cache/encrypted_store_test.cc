@@ -373,6 +373,52 @@ TEST_F(EncryptedStoreTest, APlainCacheOpenedWithAKeyIsDroppedNotMixed) {
     }
 }
 
+// Review of issue 14, finding 5: the mount's Store::open fails (and so the mount) when
+// the subkeys cannot be derived, instead of sealing under an all-zero key.
+TEST_F(EncryptedStoreTest, ASubkeyThatCannotBeDerivedRefusesTheStore) {
+  Cipher::fail_hmac_for_test(true);
+  auto s = try_open_store();
+  Cipher::fail_hmac_for_test(false);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().errnum, EIO);
+  EXPECT_FALSE(fs::exists(dir_ + "/keycheck"));
+}
+
+// Review of issue 14, finding 6: DIR/granule is written by whoever can write the
+// directory. 2^30 meant a 1 GiB buffer per granule, 0 a division by zero (SIGFPE) in
+// `netfs cache DIR`; now out of bounds is ignored (the default is used and written back).
+TEST_F(EncryptedStoreTest, AGranuleFileOutOfBoundsNeitherCrashesNorAllocates) {
+  open_store();
+  put_file(1, marked(2 * kG, 'a'));
+  store_.reset();
+  for (const char* g : {"1073741824\n", "0\n", "4294967296\n", "2048\n", "junk"}) {
+    spit(dir_ + "/granule", g);
+    auto insp = Store::inspect(dir_);
+    ASSERT_TRUE(insp.ok()) << g;
+    EXPECT_NE(insp->find("\"granule\":65536"), std::string::npos) << g << *insp;
+    auto s = try_open_store();
+    ASSERT_TRUE(s.ok()) << g;
+    EXPECT_EQ((*s)->granule(), kG) << g;
+    EXPECT_EQ(slurp(dir_ + "/granule"), "65536\n");
+  }
+}
+
+// The granule size is bound into the key check: a valid but different DIR/granule makes
+// the directory's content dropped at open, not parsed with the wrong size.
+TEST_F(EncryptedStoreTest, AChangedGranuleFileDropsTheContent) {
+  open_store();
+  put_file(1, marked(2 * kG, 'a'));
+  store_.reset();
+  spit(dir_ + "/granule", "131072\n");
+  auto s = try_open_store();
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ((*s)->granule(), 131072u);
+  size_t files = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir_ + "/objects"))
+    if (e.is_regular_file()) files++;
+  EXPECT_EQ(files, 0u);
+}
+
 TEST_F(EncryptedStoreTest, AKeyFileOthersMayReadIsRefusedAtOpen) {
   ASSERT_EQ(::chmod(key_file_.c_str(), 0644), 0);
   auto s = try_open_store();
