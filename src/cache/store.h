@@ -55,6 +55,9 @@ struct StoreOptions {
   uint64_t min_free = 0;             // free bytes to leave on the filesystem; 0: 2% of it
   uint32_t granule = 64 * 1024;      // power of two, kMinGranule..kMaxGranule
   bool janitor = true;               // background scan and eviction (off in some tests)
+  // Encrypted: memory for granules written in pieces, gathered until complete, across
+  // all files. Past it a new partial granule is not cached (gather_refused counts it).
+  uint64_t gather_limit = 64ull << 20;
   std::string key_file;              // "": a plain cache; else the key (cache_key.h)
   // A directory written with another key, or encrypted and opened without one, or plain
   // and opened with one: emptied (false) or refused with EKEYREJECTED (true).
@@ -80,6 +83,8 @@ class Store {
   const Cipher* cipher() const { return cipher_.get(); }
   StoreStats& stats() { return stats_; }
   uint64_t usage() const { return static_cast<uint64_t>(usage_.load()); }
+  // Bytes held by partial encrypted granules now (at most options().gather_limit).
+  std::atomic<uint64_t>& gather_bytes() { return gather_bytes_; }
   // Bytes the free-space floor asks for now (statvfs).
   uint64_t free_space_shortfall() const;
 
@@ -128,6 +133,7 @@ class Store {
   const std::unique_ptr<Cipher> cipher_;
   StoreStats stats_;
   std::atomic<int64_t> usage_{0};
+  std::atomic<uint64_t> gather_bytes_{0};
   std::atomic<uint64_t> tick_{0};
   std::atomic<uint64_t> reserves_{0};
 

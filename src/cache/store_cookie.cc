@@ -285,9 +285,17 @@ Status StoreCookie::store_range(uint64_t pos, size_t n, uint64_t eof, uint64_t s
       if (whole) {
         NETFS_TRY(pwrite_all(data_fd_, buf.data(), granule_, gstart, "cache data write"));
         g.have = {{0, glen}};
-        std::vector<std::byte>().swap(g.gather);
+        g.gather.reset();
       } else {
-        if (g.gather.empty()) g.gather.assign(granule_, std::byte{0});
+        if (g.gather.empty() &&
+            !g.gather.acquire(store_.gather_bytes(), store_.options().gather_limit, granule_)) {
+          // Not cached rather than unbounded memory: reads of it go to the server.
+          add(store_.stats().gather_refused);
+          granules_.erase(it);
+          store_.release(granule_);
+          pos += k;
+          continue;
+        }
         std::memcpy(g.gather.data() + off, buf.data(), k);
         add_range(g.have, off, off + static_cast<uint32_t>(k));
         if (!(g.have.size() == 1 && g.have[0].first == 0 && g.have[0].second >= glen)) {
@@ -295,7 +303,7 @@ Status StoreCookie::store_range(uint64_t pos, size_t n, uint64_t eof, uint64_t s
           continue;
         }
         NETFS_TRY(seal_and_write(index, g.gather.data(), glen, &s));
-        std::vector<std::byte>().swap(g.gather);
+        g.gather.reset();
       }
       done.push_back({index, glen, 0, true, s});
       pos += k;

@@ -18,6 +18,7 @@
 // Threading: every method is thread-safe (mu_). Disk syncs and reads run outside mu_.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -78,6 +79,38 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
   size_t present_granules() const;
 
  private:
+  // A partial encrypted granule's bytes, counted in the Store's gather_bytes() for as
+  // long as they are held, whichever way the granule goes (completed, dropped, evicted,
+  // the cookie closed).
+  class Gather {
+   public:
+    Gather() = default;
+    Gather(const Gather&) = delete;
+    Gather& operator=(const Gather&) = delete;
+    ~Gather() { reset(); }
+    // false: n more bytes would pass the limit (nothing taken).
+    bool acquire(std::atomic<uint64_t>& counter, uint64_t limit, size_t n) {
+      uint64_t cur = counter.load(std::memory_order_relaxed);
+      do {
+        if (cur + n > limit) return false;
+      } while (!counter.compare_exchange_weak(cur, cur + n, std::memory_order_relaxed));
+      counter_ = &counter;
+      bytes_.assign(n, std::byte{0});
+      return true;
+    }
+    void reset() {
+      if (counter_) counter_->fetch_sub(bytes_.size(), std::memory_order_relaxed);
+      counter_ = nullptr;
+      std::vector<std::byte>().swap(bytes_);
+    }
+    bool empty() const { return bytes_.empty(); }
+    std::byte* data() { return bytes_.data(); }
+
+   private:
+    std::atomic<uint64_t>* counter_ = nullptr;
+    std::vector<std::byte> bytes_;
+  };
+
   struct Granule {
     uint32_t len = 0;    // present: valid bytes; 0 while partial
     uint64_t hash = 0;
@@ -86,7 +119,7 @@ class StoreCookie : public Cookie, public std::enable_shared_from_this<StoreCook
     bool present = false;
     std::vector<std::pair<uint32_t, uint32_t>> have;  // partial: byte ranges written
     Seal seal;                     // encrypted: its nonce and tag
-    std::vector<std::byte> gather;  // encrypted and partial: the bytes written so far
+    Gather gather;  // encrypted and partial: the bytes written so far
   };
   struct Done {
     uint64_t index;

@@ -25,6 +25,7 @@ namespace netfs::cache {
   X(written_granules, "granules made durable and marked present") \
   X(written_bytes, "bytes made durable in the cache") \
   X(skipped_granules, "not stored: no room under the limit") \
+  X(gather_refused, "encrypted granule pieces not stored: the store's gather memory was at its cap") \
   X(dropped_granules, "overwritten, truncated or invalidated") \
   X(evicted_granules, "granules of open files evicted") \
   X(evicted_objects, "whole closed files evicted") \

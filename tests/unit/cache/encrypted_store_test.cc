@@ -419,6 +419,33 @@ TEST_F(EncryptedStoreTest, AChangedGranuleFileDropsTheContent) {
   EXPECT_EQ(files, 0u);
 }
 
+// Review of issue 14, finding 2: every partial granule held a whole granule of memory
+// (4000 4 KiB writes into separate granules: 256 MB of RAM and of charged usage for
+// 16 MB of data). The store now caps gather memory; past the cap a piece is not cached.
+TEST_F(EncryptedStoreTest, GatheredPiecesStayUnderTheStoresCap) {
+  gather_limit_ = 16 * kG;
+  open_store();
+  auto c = cookie_of(1);
+  const uint64_t eof = 100 * kG;
+  std::vector<std::byte> piece(4096, std::byte{7});
+  for (uint64_t i = 0; i < 100; i++) ASSERT_TRUE(c->write_bytes(i * kG, piece.data(), piece.size(), eof).ok());
+  EXPECT_EQ(store_->gather_bytes().load(), 16 * kG);
+  EXPECT_EQ(store_->stats().gather_refused.load(), 84u);
+  EXPECT_LE(store_->usage(), 16 * kG);
+  // Completing a gathered granule gives its memory back; a whole granule needs none.
+  std::vector<std::byte> rest(kG - 4096, std::byte{7});
+  ASSERT_TRUE(c->write_bytes(4096, rest.data(), rest.size(), eof).ok());
+  EXPECT_EQ(store_->gather_bytes().load(), 15 * kG);
+  EXPECT_TRUE(reads_as(*c, 0, std::vector<std::byte>(kG, std::byte{7})));
+  std::vector<std::byte> whole(kG, std::byte{9});
+  ASSERT_TRUE(c->write_bytes(50 * kG, whole.data(), whole.size(), eof).ok());  // its piece was refused
+  EXPECT_TRUE(reads_as(*c, 50 * kG, whole));
+  EXPECT_EQ(store_->gather_bytes().load(), 15 * kG);
+  c.reset();  // the cookie closes: its partial granules go, and their memory
+  store_->wait_idle();
+  EXPECT_EQ(store_->gather_bytes().load(), 0u);
+}
+
 TEST_F(EncryptedStoreTest, AKeyFileOthersMayReadIsRefusedAtOpen) {
   ASSERT_EQ(::chmod(key_file_.c_str(), 0644), 0);
   auto s = try_open_store();

@@ -50,6 +50,7 @@ class StoreTest : public ::testing::Test {
     o.min_free = 1;  // the test machine's free space is not the subject
     o.granule = kG;
     o.janitor = false;
+    o.gather_limit = gather_limit_;
     return Store::open(o);
   }
   std::shared_ptr<StoreCookie> cookie(uint64_t qid, Coherency c = {1, 2, 3, 0}) {
@@ -65,6 +66,7 @@ class StoreTest : public ::testing::Test {
     return "";
   }
 
+  uint64_t gather_limit_ = 64ull << 20;
   std::string dir_;
   std::string key_file_;  // "": a plain cache
   bool refuse_mismatch_ = false;
